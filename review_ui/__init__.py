@@ -1,0 +1,5 @@
+"""The review app (Streamlit): where people find, replay and annotate calls."""
+
+from review_ui.server import start_review_app
+
+__all__ = ["start_review_app"]

@@ -1,0 +1,49 @@
+"""The state of an installation at a glance, for ``callrec status`` and the admin page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.catalogue import CatalogueSummary
+from storage.connect import Storage
+
+
+@dataclass(frozen=True)
+class Status:
+    """What an operator checks first: is storage reachable, what is queued, stuck or held."""
+
+    s3_endpoint: str
+    s3_embedded: bool
+    database: str
+    summary: CatalogueSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "storage": {
+                "s3_endpoint": self.s3_endpoint,
+                "s3_embedded": self.s3_embedded,
+                "database": self.database,
+            },
+            "calls": {"total": self.summary.total_calls, "by_state": self.summary.calls_by_state},
+            "jobs": {"by_state": self.summary.jobs_by_state},
+            "quarantine": self.summary.quarantined,
+            "holds": self.summary.active_holds,
+            "oldest_call_age_days": round(self.summary.oldest_call_age_days, 1),
+        }
+
+
+def collect_status(storage: Storage, *, now: datetime) -> Status:
+    """Read the catalogue's counts after proving every bucket is reachable with our keys, so a
+    healthy-looking status never hides a broken object store."""
+    from sqlalchemy.engine import make_url
+
+    for bucket in storage.settings.buckets.all():
+        storage.objects.check_access(bucket)
+    return Status(
+        s3_endpoint=storage.objects.endpoint.url,
+        s3_embedded=storage.settings.embedded_s3,
+        database=make_url(storage.settings.catalogue_url).render_as_string(hide_password=True),
+        summary=storage.catalogue.summary(now),
+    )
