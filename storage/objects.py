@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from minio.versioningconfig import ENABLED, VersioningConfig
@@ -191,6 +192,15 @@ class ObjectStore:
             )
 
         return self._call(upload, bucket=bucket, key=key)
+
+    def copy(self, bucket: str, key: str, *, to_bucket: str, to_key: str) -> None:
+        """Server-side copy, metadata included: quarantining a large recording moves no bytes
+        through this process."""
+        self._call(
+            lambda: self._client.copy_object(to_bucket, to_key, CopySource(bucket, key)),
+            bucket=bucket,
+            key=key,
+        )
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -46,9 +46,8 @@ def _weed_pids(data_dir: Path) -> list[int]:
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            state = next(
-                l for l in (proc / "status").read_text().splitlines() if l.startswith("State:")
-            )
+            status = (proc / "status").read_text().splitlines()
+            state = next(line for line in status if line.startswith("State:"))
         except (FileNotFoundError, ProcessLookupError, StopIteration):
             continue
         if (
@@ -108,7 +107,8 @@ def test_a_bad_flag_is_one_line_and_exit_code_2(tmp_path: Path):
     result = _callrec(tmp_path / "d", "status", "--jsn")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "callrec: error: No such option: --jsn (Possible options: --json) (see `callrec status --help`)"
+        "callrec: error: No such option: --jsn (Possible options: --json)"
+        " (see `callrec status --help`)"
     ]
 
 
@@ -116,7 +116,8 @@ def test_an_unknown_setting_is_one_line_with_a_suggestion(tmp_path: Path):
     result = _callrec(tmp_path / "d", "status", retention_dayz="30")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "callrec: error: unknown setting CALLREC_RETENTION_DAYZ — did you mean CALLREC_RETENTION_DAYS?"
+        "callrec: error: unknown setting CALLREC_RETENTION_DAYZ"
+        " — did you mean CALLREC_RETENTION_DAYS?"
     ]
 
 

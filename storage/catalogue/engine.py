@@ -1,0 +1,129 @@
+"""Engines for the catalogue database, and the one error that says it cannot be used.
+
+SQLite connections get the pragmas callrec relies on; PostgreSQL connections are pinged before
+use and give up after a timeout. Every failure to connect becomes a one-line
+:class:`CatalogueError` naming the URL (password hidden) and what to check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from errors import CallrecError
+
+__all__ = ["CatalogueError", "create_engine", "probe", "safe_url"]
+
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+_PG_CONNECT_TIMEOUT_S = 10
+_URL_EXAMPLE = "sqlite:////path/catalogue.db or postgresql+psycopg://user:password@host:5432/db"
+
+
+class CatalogueError(CallrecError):
+    """The catalogue database cannot be used (unreachable, unknown revision, bad URL).
+
+    ``url`` is the database URL with the password hidden, safe to print and log.
+    """
+
+    def __init__(self, message: str, *, url: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.url = url
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url`` configured for callrec (no connection is made yet)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        # Not echoed: a malformed URL may still contain a password.
+        raise CatalogueError(
+            "the catalogue database URL is not a valid SQLAlchemy URL",
+            hint=f"set CALLREC_DATABASE_URL to e.g. {_URL_EXAMPLE}",
+        ) from None
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            # One shared connection, or every connection would see its own empty database.
+            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        else:
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CatalogueError(
+                    f"cannot create the folder {folder} of the catalogue database: "
+                    f"{exc.strerror or exc}",
+                    url=safe_url(parsed),
+                    hint="check CALLREC_DATA_DIR (or CALLREC_DATABASE_URL) and its permissions",
+                ) from exc
+    elif backend == "postgresql":
+        kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": _PG_CONNECT_TIMEOUT_S}}
+    else:
+        raise CatalogueError(
+            f"unsupported catalogue database {safe_url(parsed)}",
+            url=safe_url(parsed),
+            hint=f"use SQLite or PostgreSQL, e.g. {_URL_EXAMPLE}",
+        )
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise CatalogueError(
+            f"no database driver for {safe_url(parsed)}: {exc}",
+            url=safe_url(parsed),
+            hint="use postgresql+psycopg:// (psycopg 3 is callrec's PostgreSQL driver)",
+        ) from exc
+    if backend == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets the UI read while a worker writes; foreign keys make the purge's cascade work
+    (SQLite ignores them unless asked, per connection); busy_timeout waits out short locks."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def probe(engine: Engine) -> None:
+    """Connect once so an unreachable database fails with a message that says what to check."""
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as exc:
+        safe = safe_url(engine.url)
+        if engine.dialect.name == "sqlite":
+            hint = "check that the folder exists, is writable and is on a local disk"
+        else:
+            hint = (
+                "check that the server is running and accepts TCP connections at that host and "
+                "port, and the user, password and database name in CALLREC_DATABASE_URL"
+            )
+        raise CatalogueError(
+            f"cannot open the catalogue database {safe}: {_reason(exc, engine.url)}",
+            url=safe,
+            hint=hint,
+        ) from exc
+
+
+def safe_url(url: URL) -> str:
+    """The URL as text with the password hidden: safe for messages and logs."""
+    return url.render_as_string(hide_password=True)
+
+
+def _reason(exc: sa.exc.DBAPIError, url: URL) -> str:
+    """The driver's own first line (e.g. "Connection refused"), never the password."""
+    lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+    reason = lines[0].strip()
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason
