@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -66,26 +69,107 @@ def status(as_json: JsonFlag = False) -> None:
         f"quarantine: {report['quarantine']}   holds: {report['holds']}   "
         f"oldest call: {report['oldest_call_age_days']} days"
     )
+    for item in report["quarantine_recent"]:
+        typer.echo(f"  quarantined {item['source_key']}: {item['reason']}")
 
 
 def _counts(by_state: dict[str, int]) -> str:
     return ", ".join(f"{state} {count}" for state, count in by_state.items())
 
 
+@app.command("ingest")
+def ingest_files(
+    paths: Annotated[list[Path], typer.Argument(help="Recordings, or folders to search.")],
+    metadata: Annotated[
+        Path | None, typer.Option("--metadata", help="Manifest (CSV with a header, or JSON).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Upload local recordings and ingest them exactly as if the PBX had dropped them."""
+    from ingest.backfill import find_recordings, upload_and_ingest
+    from ingest.pipeline import IngestOptions, Outcome
+
+    settings = _settings()
+    recordings = find_recordings(paths, manifest=metadata)
+    progress = Progress(len(recordings), label="ingest", quiet=as_json)
+    with open_storage(settings) as storage:
+        results = upload_and_ingest(
+            storage,
+            recordings,
+            now=datetime.now(UTC),
+            options=IngestOptions.from_settings(storage),
+            workers=settings.ingest_workers,
+            on_result=lambda _: progress.advance(),
+        )
+    counts = {str(outcome): sum(r.outcome == outcome for r in results) for outcome in Outcome}
+    if as_json:
+        _print_json({"counts": counts, "results": [r.to_dict() for r in results]})
+        return
+    typer.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "nothing to do")
+    for result in results:
+        if result.outcome == Outcome.QUARANTINED:
+            typer.echo(f"  quarantined {result.key}: {result.reason}")
+
+
+@app.command("calls")
+def list_calls(
+    as_json: JsonFlag = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
+) -> None:
+    """List calls: id, start, duration, channels, agent, state and days before deletion."""
+    from storage.calls import recent_calls
+
+    settings = _settings()
+    with open_storage(settings) as storage:
+        rows = recent_calls(storage, now=datetime.now(UTC), limit=limit)
+    if as_json:
+        _print_json([row.to_dict() for row in rows])
+        return
+    typer.echo(f"{'call':<24} {'started':<17} {'dur':>6} ch {'agent':<10} {'state':<12} days left")
+    for row in rows:
+        started = row.started_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
+        typer.echo(
+            f"{row.call_id:<24} {started:<17} {row.duration_s:>5.0f}s {row.channels:>2} "
+            f"{row.agent_id or '-':<10} {row.state:<12} {row.days_left}"
+        )
+
+
+@app.command("scheduler")
+def run_scheduler() -> None:
+    """Run the recurring jobs alone (poll and sweep the incoming bucket) until stopped."""
+    import scheduler
+
+    settings = _settings()
+    _stop_on_sigterm()
+    with open_storage(settings) as storage:
+        typer.echo("scheduler running: " + ", ".join(scheduler.JOBS) + " (Ctrl-C to stop)")
+        try:
+            scheduler.run_forever(storage)
+        except KeyboardInterrupt:
+            typer.echo("stopping...", err=True)
+
+
 @app.command()
 def run() -> None:
-    """The main job: start storage, report status, and serve the review app until stopped."""
+    """The main job: storage, the sample calls on a fresh installation, the recurring jobs, and
+    the review app, until stopped."""
+    import scheduler
+    from ingest.demo import load_sample_calls_once
     from review_ui import start_review_app
 
     settings = _settings()
     _stop_on_sigterm()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with open_storage(settings) as storage:
         report = collect_status(storage, now=datetime.now(UTC)).to_dict()
         typer.echo(
             f"storage ready: S3 {report['storage']['s3_endpoint']}, "
             f"catalogue {report['storage']['database']}"
         )
-        typer.echo("calls: " + _counts(report["calls"]["by_state"]))
+        samples = load_sample_calls_once(storage, now=datetime.now(UTC))
+        if samples:
+            typer.echo(f"loaded {len(samples)} sample calls: " + ", ".join(samples))
+        jobs = scheduler.background(storage)
         app_process = start_review_app(settings)
         typer.echo(f"review app: http://{settings.ui_host}:{settings.ui_port} (Ctrl-C to stop)")
         try:
@@ -99,6 +183,31 @@ def run() -> None:
             typer.echo("stopping...", err=True)
         finally:
             _stop_child(app_process)
+            jobs.shutdown(wait=True)
+
+
+class Progress:
+    """Progress on stderr: a redrawn bar on a terminal, a line per tenth otherwise (logs)."""
+
+    def __init__(self, total: int, *, label: str, quiet: bool = False) -> None:
+        self.total, self.label, self.quiet, self.done = total, label, quiet, 0
+        self.tty = sys.stderr.isatty()
+        self._lock = threading.Lock()
+
+    def advance(self) -> None:
+        with self._lock:
+            self.done += 1
+            if self.quiet:
+                return
+            step = max(1, self.total // 10)
+            if self.tty:
+                filled = 30 * self.done // max(1, self.total)
+                bar = "#" * filled + "-" * (30 - filled)
+                end = "\n" if self.done == self.total else ""
+                sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total}{end}")
+            elif self.done % step == 0 or self.done == self.total:
+                sys.stderr.write(f"{self.label}: {self.done}/{self.total}\n")
+            sys.stderr.flush()
 
 
 def _stop_on_sigterm() -> None:

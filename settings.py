@@ -12,7 +12,7 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -97,6 +97,36 @@ class Settings(BaseSettings):
     )
     ui_host: str = Field(default="127.0.0.1", description="Address the review app listens on.")
     ui_port: int = Field(default=8501, ge=1, le=65535, description="Port of the review app.")
+    phone_region: str = Field(
+        default="NL",
+        description="Region for reading national phone numbers (ISO 3166 code) before E.164.",
+    )
+    agent_channel: Literal["left", "right"] = Field(
+        default="left", description="Which channel of a stereo recording is the agent."
+    )
+    filename_pattern: str | None = Field(
+        default=None,
+        description="Metadata from file names, e.g. "
+        "{direction}-{customer_number}-{agent_id}-{started:%Y%m%d-%H%M%S}-{call_id}.wav",
+    )
+    ingest_metadata_grace_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long a recording without metadata waits for its sidecar before it is "
+        "quarantined.",
+    )
+    ingest_workers: int = Field(
+        default=4, ge=1, le=64, description="Recordings ingested at once by one process."
+    )
+    poll_interval_s: float = Field(
+        default=10.0, gt=0, description="Seconds between polls of the incoming bucket."
+    )
+    sweep_interval_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds between full sweeps of the incoming bucket (stragglers behind the "
+        "checkpoint).",
+    )
     s3_start_timeout_s: float = Field(
         default=60.0,
         gt=0,
@@ -122,6 +152,24 @@ class Settings(BaseSettings):
                 f"expected a two-letter lowercase ISO 639-1 code such as 'nl', got {value!r}"
             )
         return value
+
+    @field_validator("filename_pattern")
+    @classmethod
+    def _compilable_pattern(cls, value: str | None) -> str | None:
+        if value:
+            from ingest.filename_pattern import FilenamePattern
+
+            FilenamePattern.compile(value)
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"expected a two-letter region such as NL or BE, got {value!r}")
+        return value.upper()
 
     @property
     def catalogue_url(self) -> str:

@@ -206,6 +206,7 @@ class EmbeddedS3:
             "-master.telemetry=false",
             "-volume.max=1000",
             "-s3.allowDeleteBucketNotEmpty=false",
+            "-s3.autoCreateBucket=false",  # a mistyped bucket name must fail, not appear
             f"-s3.config={self.root / 'identities.json'}",
         ]
         with open(self.log_path, "ab") as log:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.catalogue import CatalogueSummary
+from sqlmodel import col, select
+
+from storage.catalogue import CatalogueSummary, QuarantineItem
 from storage.connect import Storage
 
 
@@ -18,6 +20,7 @@ class Status:
     s3_embedded: bool
     database: str
     summary: CatalogueSummary
+    recent_quarantine: list[QuarantineItem]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -29,12 +32,21 @@ class Status:
             "calls": {"total": self.summary.total_calls, "by_state": self.summary.calls_by_state},
             "jobs": {"by_state": self.summary.jobs_by_state},
             "quarantine": self.summary.quarantined,
+            "quarantine_recent": [
+                {
+                    "source_key": item.source_key,
+                    "reason": item.reason,
+                    "received_at": item.received_at.isoformat(),
+                    "object_key": item.object_key,
+                }
+                for item in self.recent_quarantine
+            ],
             "holds": self.summary.active_holds,
             "oldest_call_age_days": round(self.summary.oldest_call_age_days, 1),
         }
 
 
-def collect_status(storage: Storage, *, now: datetime) -> Status:
+def collect_status(storage: Storage, *, now: datetime, quarantine_limit: int = 20) -> Status:
     """Read the catalogue's counts after proving every bucket is reachable with our keys, so a
     healthy-looking status never hides a broken object store."""
     from sqlalchemy.engine import make_url
@@ -46,4 +58,11 @@ def collect_status(storage: Storage, *, now: datetime) -> Status:
         s3_embedded=storage.settings.embedded_s3,
         database=make_url(storage.settings.catalogue_url).render_as_string(hide_password=True),
         summary=storage.catalogue.summary(now),
+        recent_quarantine=_recent_quarantine(storage, limit=quarantine_limit),
     )
+
+
+def _recent_quarantine(storage: Storage, *, limit: int) -> list[QuarantineItem]:
+    with storage.catalogue.session() as session:
+        newest_first = col(QuarantineItem.received_at).desc()
+        return list(session.exec(select(QuarantineItem).order_by(newest_first).limit(limit)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.s3_server", "tests.postgres_server"]
+pytest_plugins = ["tests.s3_server", "tests.postgres_server", "tests.stores"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -171,6 +171,7 @@ def test_stopping_run_leaves_no_server_behind(tmp_path: Path, stop_signal: signa
             process.wait()
     assert process.returncode == 0, err
     assert "review app: http://127.0.0.1:" in out
+    assert "loaded 6 sample calls" in out, "a fresh embedded installation gets the sample calls"
     assert _weed_pids(data_dir) == []
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)

@@ -1,0 +1,432 @@
+"""One incoming recording becomes one catalogued call — or a quarantined item with its reason.
+
+The steps run in an order that makes a crash anywhere harmless: the original is stored (under a
+key derived from the call id, so a retry overwrites rather than duplicates), then the call row
+and its transcription job are written in one transaction, and only then is the incoming object
+removed. A re-run after a crash finds the stored bytes or the row and finishes the job; the same
+bytes delivered twice are a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from errors import CallrecError
+from ingest.audio import AudioError, AudioInfo, Rendition, probe_and_render
+from ingest.filename_pattern import FilenamePattern
+from ingest.metadata import (
+    SIDECAR_SUFFIX,
+    CallMetadata,
+    MetadataError,
+    MetadataOptions,
+    parse_metadata,
+    started_at_of,
+)
+from ingest.quarantine import quarantine
+from storage.catalogue import AgentChannel, Call, Job, Tombstone
+from storage.connect import Storage
+from storage.objects import SHA256_META, ObjectInfo, ObjectNotFoundError
+from storage.retention import is_expired
+
+log = logging.getLogger(__name__)
+
+_TMP_PREFIX = "ingest-"  # then the pid, so a dead process's leftovers can be told apart
+
+
+class Outcome(StrEnum):
+    INGESTED = "ingested"
+    DUPLICATE = "duplicate"  # same call id, same bytes: already catalogued
+    QUARANTINED = "quarantined"
+    EXPIRED = "expired"  # arrived past its retention deadline: deleted, tombstone written
+    WAITING = "waiting"  # no metadata yet; its sidecar may still be on its way
+    GONE = "gone"  # the object disappeared before we got to it (another ingester took it)
+    RETRY = "retry"  # storage failed (an outage, a full disk): left in incoming for the next run
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one incoming object."""
+
+    key: str
+    outcome: Outcome
+    call_id: str | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "outcome": str(self.outcome),
+            "call_id": self.call_id,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How metadata is read and when input is refused."""
+
+    metadata: MetadataOptions
+    retention_days: int
+    filename_pattern: FilenamePattern | None = None
+    metadata_grace_s: float = 120.0  # wait this long for a sidecar before quarantining
+    future_tolerance_s: float = 300.0  # clock skew accepted on started_at
+
+    @classmethod
+    def from_settings(cls, storage: Storage) -> IngestOptions:
+        settings = storage.settings
+        return cls(
+            metadata=MetadataOptions(
+                timezone=settings.timezone,
+                default_region=settings.phone_region,
+                agent_channel=settings.agent_channel,
+            ),
+            retention_days=settings.retention_days,
+            filename_pattern=(
+                FilenamePattern.compile(settings.filename_pattern)
+                if settings.filename_pattern
+                else None
+            ),
+            metadata_grace_s=settings.ingest_metadata_grace_s,
+        )
+
+
+def original_key(call_id: str, source_key: str) -> str:
+    """Where a call's original lives; all of a call's objects share the ``calls/ID/`` prefix so
+    the purge can find every one of them with a single listing."""
+    suffix = PurePosixPath(source_key).suffix.lower() or ".bin"
+    return f"calls/{call_id}/original{suffix}"
+
+
+def ingest_object(
+    storage: Storage, key: str, *, now: datetime, options: IngestOptions
+) -> IngestResult:
+    """Validate, store and catalogue the incoming object ``key`` (and its sidecar).
+
+    Every outcome except WAITING removes the object from the incoming bucket: into the
+    recordings bucket, into quarantine with its reason, or deleted (already catalogued, or
+    already past its retention deadline). Never raises for bad input; storage outages do raise
+    (:class:`~storage.objects.ObjectStoreError`), leaving the object in place for the next run.
+    """
+    try:
+        info = storage.objects.stat(storage.settings.bucket_incoming, key)
+    except ObjectNotFoundError:
+        return IngestResult(key, Outcome.GONE)
+    raw_sidecar = _read_sidecar(storage, key)
+    try:
+        meta = _metadata(key, info, raw_sidecar, options)
+        _check_dates(meta, now=now, options=options)
+    except _Expired as expired:
+        return _expire(storage, key, expired.meta, now=now)
+    except MetadataError as exc:
+        told_nothing = raw_sidecar is None and not _pbx_metadata(info)
+        if told_nothing and _younger_than(info, options.metadata_grace_s, now):
+            return IngestResult(key, Outcome.WAITING, reason=str(exc))
+        started_at = _started_at_hint(key, info, raw_sidecar, options)
+        return _reject(storage, key, exc.message, started_at=started_at, sha256=None, now=now)
+    return _store_and_catalogue(storage, key, meta, now=now)
+
+
+def ingest_or_retry(
+    storage: Storage, key: str, *, now: datetime, options: IngestOptions
+) -> IngestResult:
+    """:func:`ingest_object`, with a storage failure reported as RETRY instead of raised, so
+    one failing recording does not stop a batch; the recording stays where it is."""
+    try:
+        return ingest_object(storage, key, now=now, options=options)
+    except CallrecError as exc:
+        log.error("ingest of %s failed, will retry: %s", key, exc)
+        return IngestResult(key, Outcome.RETRY, reason=str(exc))
+
+
+def _store_and_catalogue(
+    storage: Storage, key: str, meta: CallMetadata, *, now: datetime
+) -> IngestResult:
+    """Steps 2-4 for a recording whose metadata is valid: bytes, audio, rows, clean-up."""
+    tmp_prefix = f"{_TMP_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=tmp_prefix, dir=_tmp_dir(storage)) as tmp:
+        local = Path(tmp) / ("audio" + (PurePosixPath(key).suffix.lower() or ".bin"))
+        storage.objects.download(storage.settings.bucket_incoming, key, local)
+        sha256 = _sha256(local)
+        existing = _existing(storage, meta.call_id)
+        if existing is not None:
+            return _settle_duplicate(storage, key, existing, sha256, now=now)
+        try:
+            audio, rendition = probe_and_render(local, Path(tmp))
+        except AudioError as exc:
+            return _reject(
+                storage, key, exc.message, started_at=meta.started_at, sha256=sha256, now=now
+            )
+        stored_key = _store_original(storage, meta, key, local, sha256)
+        rendition_key = _store_rendition(storage, meta, rendition)
+    if not _catalogue(storage, _call_row(meta, audio, sha256, stored_key, rendition_key)):
+        # Another ingester catalogued the same call id between our check and our insert.
+        existing = _existing(storage, meta.call_id)
+        assert existing is not None
+        return _settle_duplicate(storage, key, existing, sha256, now=now)
+    _remove_incoming(storage, key)
+    log.info("ingested %s as call %s (%.1f s)", key, meta.call_id, audio.duration_s)
+    return IngestResult(key, Outcome.INGESTED, call_id=meta.call_id)
+
+
+class _Expired(Exception):
+    def __init__(self, meta: CallMetadata) -> None:
+        self.meta = meta
+
+
+def _metadata(
+    key: str, info: ObjectInfo, raw_sidecar: bytes | None, options: IngestOptions
+) -> CallMetadata:
+    """Merge the three sources, file name lowest, sidecar highest."""
+    sources: list[dict[str, Any]] = []
+    if options.filename_pattern is not None:
+        sources.append(options.filename_pattern.parse(PurePosixPath(key).name))
+    sources.append(_pbx_metadata(info))
+    if raw_sidecar is not None:
+        sources.append(_parse_sidecar(key, raw_sidecar))
+    return parse_metadata(*sources, options=options.metadata)
+
+
+def _started_at_hint(
+    key: str, info: ObjectInfo, raw_sidecar: bytes | None, options: IngestOptions
+) -> datetime | None:
+    """Whatever start time the usable sources give, for a rejected recording's deadline."""
+    sources: list[dict[str, Any]] = [_pbx_metadata(info)]
+    for source in (
+        lambda: (
+            options.filename_pattern.parse(PurePosixPath(key).name)
+            if options.filename_pattern
+            else {}
+        ),
+        lambda: _parse_sidecar(key, raw_sidecar) if raw_sidecar is not None else {},
+    ):
+        try:
+            sources.append(source())
+        except MetadataError:
+            continue
+    return started_at_of(*sources, options=options.metadata)
+
+
+def _pbx_metadata(info: ObjectInfo) -> dict[str, str]:
+    """S3 user metadata minus what callrec itself adds when it uploads (the checksum)."""
+    return {k: v for k, v in info.metadata.items() if k != SHA256_META}
+
+
+def _parse_sidecar(key: str, raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MetadataError(f"sidecar {key}{SIDECAR_SUFFIX} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise MetadataError(f"sidecar {key}{SIDECAR_SUFFIX} must hold a JSON object")
+    return data
+
+
+def _check_dates(meta: CallMetadata, *, now: datetime, options: IngestOptions) -> None:
+    if meta.started_at > now + timedelta(seconds=options.future_tolerance_s):
+        raise MetadataError(
+            f"metadata started_at {meta.started_at.isoformat()} is in the future",
+            field="started_at",
+        )
+    if is_expired(meta.started_at, options.retention_days, now):
+        raise _Expired(meta)
+
+
+def _read_sidecar(storage: Storage, key: str) -> bytes | None:
+    try:
+        return storage.objects.read(storage.settings.bucket_incoming, key + SIDECAR_SUFFIX)
+    except ObjectNotFoundError:
+        return None
+
+
+def _younger_than(info: ObjectInfo, seconds: float, now: datetime) -> bool:
+    return info.last_modified is not None and (now - info.last_modified).total_seconds() < seconds
+
+
+def _existing(storage: Storage, call_id: str) -> Call | None:
+    with storage.catalogue.session() as session:
+        return session.get(Call, call_id)
+
+
+def _settle_duplicate(
+    storage: Storage, key: str, existing: Call, sha256: str, *, now: datetime
+) -> IngestResult:
+    if existing.sha256 == sha256:
+        _remove_incoming(storage, key)
+        return IngestResult(key, Outcome.DUPLICATE, call_id=existing.id)
+    reason = (
+        f"conflict: call {existing.id} is already catalogued with other audio "
+        f"(sha256 {existing.sha256[:12]}…, this file {sha256[:12]}…)"
+    )
+    return _reject(storage, key, reason, started_at=existing.started_at, sha256=sha256, now=now)
+
+
+def _store_original(
+    storage: Storage, meta: CallMetadata, key: str, local: Path, sha256: str
+) -> str:
+    """Upload the original unless a previous, interrupted run already did (same bytes)."""
+    bucket, target = storage.settings.bucket_recordings, original_key(meta.call_id, key)
+    try:
+        if storage.objects.stat(bucket, target).sha256 == sha256:
+            return target
+    except ObjectNotFoundError:
+        pass
+    storage.objects.put(
+        bucket, target, local, metadata={"call_id": meta.call_id}, content_type=_content_type(key)
+    )
+    return target
+
+
+def _store_rendition(
+    storage: Storage, meta: CallMetadata, rendition: Rendition | None
+) -> str | None:
+    """Upload the playback rendition; None when the original plays in a browser as it is."""
+    if rendition is None:
+        return None
+    bucket, target = (
+        storage.settings.bucket_recordings,
+        f"calls/{meta.call_id}/rendition{rendition.path.suffix}",
+    )
+    if not storage.objects.exists(bucket, target):  # made from these same bytes by an earlier run
+        storage.objects.put(
+            bucket,
+            target,
+            rendition.path,
+            metadata={"call_id": meta.call_id},
+            content_type=rendition.content_type,
+        )
+    return target
+
+
+def _catalogue(storage: Storage, call: Call) -> bool:
+    """Write the call and its transcription job in one transaction; False if the id exists."""
+    try:
+        with storage.catalogue.session() as session:
+            session.add(call)
+            session.add(Job(call_id=call.id))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _call_row(
+    meta: CallMetadata, audio: AudioInfo, sha256: str, stored: str, rendition: str | None
+) -> Call:
+    return Call(
+        id=meta.call_id,
+        started_at=meta.started_at,
+        duration_s=audio.duration_s,
+        channels=audio.channels,
+        sample_rate=audio.sample_rate,
+        codec=audio.codec,
+        agent_id=meta.agent_id,
+        team=meta.team,
+        queue=meta.queue,
+        direction=meta.direction,
+        customer_number=meta.customer_number,
+        customer_id=meta.customer_id,
+        policy_number=meta.policy_number,
+        agent_channel=AgentChannel(meta.agent_channel)
+        if audio.channels == 2
+        else AgentChannel.NONE,
+        language=meta.language,
+        sha256=sha256,
+        original_key=stored,
+        rendition_key=rendition,
+        extra=meta.extra,
+    )
+
+
+def _expire(storage: Storage, key: str, meta: CallMetadata, *, now: datetime) -> IngestResult:
+    """A recording already past its deadline may not be kept even for a moment: delete it and
+    write a tombstone so the deletion can be shown."""
+    with storage.catalogue.session() as session:
+        if session.get(Tombstone, meta.call_id) is None:
+            session.add(
+                Tombstone(
+                    call_id=meta.call_id,
+                    call_date=meta.started_at.date(),
+                    deleted_at=now,
+                    reason="arrived past retention deadline",
+                )
+            )
+    _remove_incoming(storage, key)
+    return IngestResult(
+        key, Outcome.EXPIRED, call_id=meta.call_id, reason="arrived past its retention deadline"
+    )
+
+
+def _reject(
+    storage: Storage,
+    key: str,
+    reason: str,
+    *,
+    started_at: datetime | None,
+    sha256: str | None,
+    now: datetime,
+) -> IngestResult:
+    quarantine(storage, key, reason, started_at=started_at, sha256=sha256, now=now)
+    log.warning("quarantined %s: %s", key, reason)
+    return IngestResult(key, Outcome.QUARANTINED, reason=reason)
+
+
+def _remove_incoming(storage: Storage, key: str) -> None:
+    storage.objects.delete_many(storage.settings.bucket_incoming, [key, key + SIDECAR_SUFFIX])
+
+
+def _tmp_dir(storage: Storage) -> Path:
+    """Temp files live under the data directory, where a purge audit can see them."""
+    path = storage.settings.data_dir / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def remove_stale_temp_files(storage: Storage) -> int:
+    """Delete the temp folders of ingest processes that died (SIGKILL skips their cleanup):
+    they hold copies of recordings, which must not outlive the process that needed them."""
+    removed = 0
+    for folder in _tmp_dir(storage).glob(f"{_TMP_PREFIX}*"):
+        pid = folder.name.removeprefix(_TMP_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_CONTENT_TYPES = {
+    ".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg",
+    ".flac": "audio/flac", ".gsm": "audio/x-gsm",
+}  # fmt: skip
+
+
+def _content_type(key: str) -> str:
+    return _CONTENT_TYPES.get(PurePosixPath(key).suffix.lower(), "application/octet-stream")

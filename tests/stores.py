@@ -1,0 +1,36 @@
+"""A `Storage` for pipeline tests: the session's real S3 server and a fresh SQLite catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from settings import Settings, load_settings
+from storage.catalogue import Catalogue
+from storage.connect import Storage
+from storage.embedded_s3 import S3Endpoint
+from storage.objects import ObjectStore
+
+
+def settings_for(data_dir: Path, endpoint: S3Endpoint, **overrides: object) -> Settings:
+    return load_settings(
+        data_dir=data_dir,
+        s3_endpoint=endpoint.endpoint,
+        s3_access_key=endpoint.access_key,
+        s3_secret_key=endpoint.secret_key,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def storage(
+    tmp_path: Path, s3_endpoint: S3Endpoint, object_store: ObjectStore
+) -> Iterator[Storage]:
+    settings = settings_for(tmp_path / "data", s3_endpoint)
+    catalogue = Catalogue.open(settings.catalogue_url)
+    try:
+        yield Storage(settings=settings, objects=object_store, catalogue=catalogue)
+    finally:
+        catalogue.close()
