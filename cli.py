@@ -71,6 +71,8 @@ def status(as_json: JsonFlag = False) -> None:
     )
     for item in report["quarantine_recent"]:
         typer.echo(f"  quarantined {item['source_key']}: {item['reason']}")
+    for job in report["failed_jobs"]:
+        typer.echo(f"  failed job {job['job']} (call {job['call_id']}): {job['error']}")
 
 
 def _counts(by_state: dict[str, int]) -> str:
@@ -125,12 +127,110 @@ def list_calls(
     if as_json:
         _print_json([row.to_dict() for row in rows])
         return
-    typer.echo(f"{'call':<24} {'started':<17} {'dur':>6} ch {'agent':<10} {'state':<12} days left")
+    width = max([len(row.call_id) for row in rows] + [4])
+    typer.echo(
+        f"{'call':<{width}} {'started':<16} {'dur':>6} ch {'agent':<10} {'state':<12} days left"
+    )
     for row in rows:
         started = row.started_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
         typer.echo(
-            f"{row.call_id:<24} {started:<17} {row.duration_s:>5.0f}s {row.channels:>2} "
+            f"{row.call_id:<{width}} {started:<16} {row.duration_s:>5.0f}s {row.channels:>2} "
             f"{row.agent_id or '-':<10} {row.state:<12} {row.days_left}"
+        )
+
+
+@app.command()
+def worker(
+    device: Annotated[
+        str | None, typer.Option(help="cpu or cuda (default CALLREC_DEVICE).")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Calls at once (default CALLREC_WORKER_CONCURRENCY).")
+    ] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Drain the queue, then exit.")
+    ] = False,
+) -> None:
+    """Transcribe queued calls: claim a job under a lease, transcribe, store, repeat."""
+    from transcribe import start_worker
+
+    overrides = {
+        k: v for k, v in {"device": device, "worker_concurrency": concurrency}.items() if v
+    }
+    settings = load_settings(**overrides)
+    _stop_on_sigterm()
+    _log_to_stderr()
+    with open_storage(settings) as storage:
+        stop = threading.Event()
+        try:
+            report = start_worker(storage, stop=stop, until_idle=until_idle)
+        except KeyboardInterrupt:
+            stop.set()
+            typer.echo("stopping...", err=True)
+            return
+    typer.echo(f"transcribed {len(report.done)}, failed {len(report.failed)}")
+    for call_id, error in report.failed:
+        typer.echo(f"  {call_id}: {error}")
+
+
+@app.command()
+def retry(
+    job: Annotated[
+        int | None, typer.Argument(help="A failed job's id (see `callrec status`).")
+    ] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Retry every failed job.")] = False,
+) -> None:
+    """Put a failed transcription job (or all of them) back in the queue."""
+    from transcribe.jobs import retry as retry_jobs
+
+    if (job is None) == (not failed):
+        raise typer.BadParameter("give a JOB id or --failed (not both)")
+    with open_storage(_settings()) as storage:
+        count = retry_jobs(storage.catalogue, job_id=job, all_failed=failed, now=datetime.now(UTC))
+    if job is not None and count == 0:
+        raise CallrecError(
+            f"job {job} is not a failed job", hint="see `callrec status` for failed jobs"
+        )
+    typer.echo(f"{count} job(s) queued again")
+
+
+@app.command()
+def show(
+    call_id: Annotated[str, typer.Argument(help="The call's id.")],
+    as_json: JsonFlag = False,
+    redacted: Annotated[bool, typer.Option("--redacted", help="Personal data replaced.")] = False,
+) -> None:
+    """A call's metadata, metrics and speaker-labelled transcript with times."""
+    from storage.calls import call_detail
+
+    settings = _settings()
+    with open_storage(settings) as storage:
+        detail = call_detail(storage, call_id, now=datetime.now(UTC))
+    payload = detail.to_dict(redacted=redacted)
+    if as_json:
+        _print_json(payload)
+        return
+    call = payload["call"]
+    started = detail.call.started_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    typer.echo(
+        f"call {call['id']}  started {started}  {call['duration_s']:.1f} s  {call['channels']} ch"
+    )
+    for key in ("agent_id", "team", "queue", "direction", "customer_number", "policy_number"):
+        if call.get(key):
+            typer.echo(f"  {key}: {call[key]}")
+    typer.echo(f"  state: {call['state']}   days left: {payload['days_left']}")
+    transcript = payload["transcript"]
+    if transcript is None:
+        typer.echo("no transcript yet")
+        return
+    flag = "  LANGUAGE MISMATCH" if transcript["language_mismatch"] else ""
+    made = f"{transcript['model']}, {transcript['layout']}, {transcript['language']}"
+    typer.echo(f"  transcript: {made}{flag}")
+    typer.echo("  metrics: " + ", ".join(f"{k} {v}" for k, v in transcript["metrics"].items()))
+    for segment in payload["segments"]:
+        minutes, seconds = divmod(segment["start_s"], 60)
+        typer.echo(
+            f"[{int(minutes):02d}:{seconds:04.1f}] {segment['speaker']:<8} {segment['text']}"
         )
 
 
@@ -159,7 +259,7 @@ def run() -> None:
 
     settings = _settings()
     _stop_on_sigterm()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    _log_to_stderr()
     with open_storage(settings) as storage:
         report = collect_status(storage, now=datetime.now(UTC)).to_dict()
         typer.echo(
@@ -169,7 +269,8 @@ def run() -> None:
         samples = load_sample_calls_once(storage, now=datetime.now(UTC))
         if samples:
             typer.echo(f"loaded {len(samples)} sample calls: " + ", ".join(samples))
-        jobs = scheduler.background(storage)
+        stop_jobs = threading.Event()
+        jobs = scheduler.background(storage, stop=stop_jobs)
         app_process = start_review_app(settings)
         typer.echo(f"review app: http://{settings.ui_host}:{settings.ui_port} (Ctrl-C to stop)")
         try:
@@ -183,6 +284,7 @@ def run() -> None:
             typer.echo("stopping...", err=True)
         finally:
             _stop_child(app_process)
+            stop_jobs.set()
             jobs.shutdown(wait=True)
 
 
@@ -208,6 +310,15 @@ class Progress:
             elif self.done % step == 0 or self.done == self.total:
                 sys.stderr.write(f"{self.label}: {self.done}/{self.total}\n")
             sys.stderr.flush()
+
+
+def _log_to_stderr() -> None:
+    """Long-running commands log what they do; the scheduler's own chatter stays quiet."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 
 def _stop_on_sigterm() -> None:

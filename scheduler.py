@@ -9,6 +9,7 @@ missed while the process was busy is merged into the next (``coalesce``).
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,17 +19,31 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from ingest.pipeline import IngestOptions
 from ingest.poller import poll_incoming
 from storage.connect import Storage
+from transcribe import Worker, build_worker
 
 log = logging.getLogger(__name__)
 
 JOBS = {
     "poll-incoming": "ingest new recordings listed after the checkpoint",
     "sweep-incoming": "ingest stragglers: list the incoming bucket from the start",
+    "transcribe": "transcribe queued calls until the queue is empty (embedded worker)",
 }
 
 
-def add_jobs(scheduler: BaseScheduler, storage: Storage) -> BaseScheduler:
-    """Register callrec's recurring jobs on ``scheduler`` (all start at once, then repeat)."""
+def add_jobs(
+    scheduler: BaseScheduler,
+    storage: Storage,
+    *,
+    stop: threading.Event | None = None,
+    with_worker: bool = True,
+) -> BaseScheduler:
+    """Register callrec's recurring jobs on ``scheduler`` (all start at once, then repeat).
+
+    Args:
+        stop: Set it to make a running transcription end after its current call.
+        with_worker: Also transcribe in this process (the embedded default); production runs
+            ``callrec worker`` processes instead, on machines sized for the model.
+    """
     settings = storage.settings
     options = IngestOptions.from_settings(storage)
 
@@ -50,13 +65,36 @@ def add_jobs(scheduler: BaseScheduler, storage: Storage) -> BaseScheduler:
         poll, "interval", args=[True], seconds=settings.sweep_interval_s, id="sweep-incoming",
         name=JOBS["sweep-incoming"], **common,
     )  # fmt: skip
+    if with_worker:
+        worker = _LazyWorker(storage, stop or threading.Event())
+        scheduler.add_job(
+            worker.drain, "interval", seconds=settings.poll_interval_s, id="transcribe",
+            name=JOBS["transcribe"], **common,
+        )  # fmt: skip
     return scheduler
 
 
-def background(storage: Storage) -> BackgroundScheduler:
-    """A started scheduler on its own threads, for ``callrec run``; stop it with shutdown()."""
+class _LazyWorker:
+    """Loads the model on the first run that has work, then keeps it for the process."""
+
+    def __init__(self, storage: Storage, stop: threading.Event) -> None:
+        self.storage = storage
+        self.worker: Worker | None = None
+        self.stop = stop
+
+    def drain(self) -> None:
+        if self.worker is None:
+            self.worker = build_worker(self.storage)
+        self.worker.run(
+            concurrency=self.storage.settings.worker_concurrency, until_idle=True, stop=self.stop
+        )
+
+
+def background(storage: Storage, *, stop: threading.Event) -> BackgroundScheduler:
+    """A started scheduler on its own threads, for ``callrec run``. To stop: set ``stop`` (a
+    running transcription ends after its current call), then ``shutdown()``."""
     scheduler = BackgroundScheduler(timezone=UTC)
-    add_jobs(scheduler, storage)
+    add_jobs(scheduler, storage, stop=stop)
     scheduler.start()
     return scheduler
 

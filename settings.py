@@ -127,6 +127,28 @@ class Settings(BaseSettings):
         description="Seconds between full sweeps of the incoming bucket (stragglers behind the "
         "checkpoint).",
     )
+    device: Literal["cpu", "cuda"] = Field(
+        default="cpu", description="Where the worker runs the model: cpu (int8) or cuda (float16)."
+    )
+    worker_concurrency: int = Field(
+        default=1, ge=1, le=32, description="Calls one worker process transcribes at once."
+    )
+    worker_lease_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A claimed job's lease; renewed while it runs, taken over when it runs out.",
+    )
+    worker_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts before a transcription job is marked failed."
+    )
+    transcribe_batched: bool = Field(
+        default=True,
+        description="Decode with faster-whisper's BatchedInferencePipeline (faster on long calls).",
+    )
+    transcribe_batch_size: int = Field(
+        default=8, ge=1, le=64, description="Speech chunks decoded together when batched."
+    )
+    transcribe_beam_size: int = Field(default=5, ge=1, le=10, description="Beam search width.")
     s3_start_timeout_s: float = Field(
         default=60.0,
         gt=0,

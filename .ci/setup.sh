@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(ffmpeg python3-venv python3-dev gcc)
 extras=""
 if [ "${1:-}" = "--test" ]; then
-  packages+=(postgresql chromium)
+  packages+=(postgresql chromium pocketsphinx-testdata)
   extras="[test]"
 fi
 

@@ -323,28 +323,18 @@ def _catalogue(storage: Storage, call: Call) -> bool:
 def _call_row(
     meta: CallMetadata, audio: AudioInfo, sha256: str, stored: str, rendition: str | None
 ) -> Call:
+    layout = AgentChannel(meta.agent_channel) if audio.channels == 2 else AgentChannel.NONE
     return Call(
         id=meta.call_id,
-        started_at=meta.started_at,
+        **meta.model_dump(exclude={"call_id", "agent_channel"}),
+        agent_channel=layout,
         duration_s=audio.duration_s,
         channels=audio.channels,
         sample_rate=audio.sample_rate,
         codec=audio.codec,
-        agent_id=meta.agent_id,
-        team=meta.team,
-        queue=meta.queue,
-        direction=meta.direction,
-        customer_number=meta.customer_number,
-        customer_id=meta.customer_id,
-        policy_number=meta.policy_number,
-        agent_channel=AgentChannel(meta.agent_channel)
-        if audio.channels == 2
-        else AgentChannel.NONE,
-        language=meta.language,
         sha256=sha256,
         original_key=stored,
         rendition_key=rendition,
-        extra=meta.extra,
     )
 
 

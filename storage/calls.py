@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from storage.catalogue import Call
+from errors import CallrecError
+from storage.catalogue import Call, Segment, Tombstone, Transcript
 from storage.connect import Storage
 from storage.retention import days_left
 
@@ -54,3 +55,84 @@ def recent_calls(storage: Storage, *, now: datetime, limit: int = 50) -> list[Ca
         )
         for call in calls
     ]
+
+
+class CallNotFoundError(CallrecError):
+    """No such call; if it was erased, the message says when and why."""
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    speaker: str
+    start_s: float
+    end_s: float
+    text: str
+    redacted_text: str
+    confidence: float | None
+
+    def to_dict(self, *, redacted: bool) -> dict[str, Any]:
+        return {
+            "speaker": self.speaker,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "text": self.redacted_text if redacted else self.text,
+            "confidence": self.confidence,
+        }
+
+
+@dataclass(frozen=True)
+class CallDetail:
+    """A call with its transcript, as ``callrec show`` and the call page present it."""
+
+    call: Call
+    transcript: Transcript | None
+    segments: list[SegmentView]
+    days_left: int
+
+    def to_dict(self, *, redacted: bool) -> dict[str, Any]:
+        call = self.call
+        hidden = {"customer_number", "customer_id", "policy_number", "extra"} if redacted else set()
+        metadata = {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in call.model_dump().items()
+            if k not in hidden
+        }
+        transcript = None
+        if self.transcript is not None:
+            transcript = self.transcript.model_dump(exclude={"call_id"})
+            transcript["created_at"] = self.transcript.created_at.isoformat()
+        return {
+            "call": metadata,
+            "days_left": self.days_left,
+            "transcript": transcript,
+            "segments": [s.to_dict(redacted=redacted) for s in self.segments],
+        }
+
+
+def call_detail(storage: Storage, call_id: str, *, now: datetime) -> CallDetail:
+    """Everything stored about one call.
+
+    Raises:
+        CallNotFoundError: No such call (with the date and reason if it was erased).
+    """
+    with storage.catalogue.session() as session:
+        call = session.get(Call, call_id)
+        if call is None:
+            tombstone = session.get(Tombstone, call_id)
+            if tombstone is not None:
+                raise CallNotFoundError(
+                    f"call {call_id} was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC "
+                    f"({tombstone.reason})",
+                    hint="nothing of it is kept",
+                )
+            raise CallNotFoundError(f"no call {call_id}", hint="list calls with `callrec calls`")
+        transcript = session.get(Transcript, call_id)
+        rows = session.exec(
+            select(Segment).where(Segment.call_id == call_id).order_by(col(Segment.start_s))
+        ).all()
+    segments = [
+        SegmentView(s.speaker, s.start_s, s.end_s, s.text, s.redacted_text, s.confidence)
+        for s in rows
+    ]
+    left = days_left(call.started_at, storage.settings.retention_days, now)
+    return CallDetail(call=call, transcript=transcript, segments=segments, days_left=left)

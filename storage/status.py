@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from storage.catalogue import CatalogueSummary, QuarantineItem
+from storage.catalogue import CatalogueSummary, Job, JobState, QuarantineItem
 from storage.connect import Storage
 
 
@@ -21,6 +21,7 @@ class Status:
     database: str
     summary: CatalogueSummary
     recent_quarantine: list[QuarantineItem]
+    failed_jobs: list[Job]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,15 @@ class Status:
                 }
                 for item in self.recent_quarantine
             ],
+            "failed_jobs": [
+                {
+                    "job": job.id,
+                    "call_id": job.call_id,
+                    "attempts": job.attempts,
+                    "error": job.last_error,
+                }
+                for job in self.failed_jobs
+            ],
             "holds": self.summary.active_holds,
             "oldest_call_age_days": round(self.summary.oldest_call_age_days, 1),
         }
@@ -59,6 +69,7 @@ def collect_status(storage: Storage, *, now: datetime, quarantine_limit: int = 2
         database=make_url(storage.settings.catalogue_url).render_as_string(hide_password=True),
         summary=storage.catalogue.summary(now),
         recent_quarantine=_recent_quarantine(storage, limit=quarantine_limit),
+        failed_jobs=_failed_jobs(storage, limit=quarantine_limit),
     )
 
 
@@ -66,3 +77,9 @@ def _recent_quarantine(storage: Storage, *, limit: int) -> list[QuarantineItem]:
     with storage.catalogue.session() as session:
         newest_first = col(QuarantineItem.received_at).desc()
         return list(session.exec(select(QuarantineItem).order_by(newest_first).limit(limit)))
+
+
+def _failed_jobs(storage: Storage, *, limit: int) -> list[Job]:
+    with storage.catalogue.session() as session:
+        failed = select(Job).where(Job.state == JobState.FAILED)
+        return list(session.exec(failed.order_by(col(Job.updated_at).desc()).limit(limit)))

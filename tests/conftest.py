@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.s3_server", "tests.postgres_server", "tests.stores"]
+pytest_plugins = [
+    "tests.s3_server",
+    "tests.postgres_server",
+    "tests.stores",
+    "tests.models",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -12,6 +12,7 @@ from storage.catalogue import Catalogue
 from storage.connect import Storage
 from storage.embedded_s3 import S3Endpoint
 from storage.objects import ObjectStore
+from tests.postgres_server import PostgresServer
 
 
 def settings_for(data_dir: Path, endpoint: S3Endpoint, **overrides: object) -> Settings:
@@ -34,3 +35,21 @@ def storage(
         yield Storage(settings=settings, objects=object_store, catalogue=catalogue)
     finally:
         catalogue.close()
+
+
+@pytest.fixture
+def pg_storage(
+    tmp_path: Path,
+    s3_endpoint: S3Endpoint,
+    object_store: ObjectStore,
+    postgres_server: PostgresServer,
+) -> Iterator[Storage]:
+    """Like ``storage``, with the catalogue in a fresh database on the real PostgreSQL server."""
+    url = postgres_server.create_database()
+    settings = settings_for(tmp_path / "data", s3_endpoint, database_url=url)
+    catalogue = Catalogue.open(url)
+    try:
+        yield Storage(settings=settings, objects=object_store, catalogue=catalogue)
+    finally:
+        catalogue.close()
+        postgres_server.drop_database(url)

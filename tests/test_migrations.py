@@ -124,6 +124,25 @@ SEED_ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
 }
 
 
+SEED_ROWS["0002"] = [
+    *SEED_ROWS["0001"],
+    (
+        "segments",
+        {
+            "call_id": "call-1",
+            "speaker": "agent",
+            "start_s": 1.5,
+            "end_s": 3.0,
+            "text": "goedemorgen",
+            "redacted_text": "goedemorgen",
+            "confidence": 0.9,
+            "words": [],
+            "model": "whisper-base",
+        },
+    ),
+]
+
+
 def _bind(key: str, value: Any) -> sa.BindParameter[Any]:
     if isinstance(value, datetime):
         return sa.bindparam(key, value, type_=UTCDateTime())

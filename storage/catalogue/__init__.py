@@ -22,6 +22,7 @@ from .models import (
     Segment,
     Speaker,
     Tombstone,
+    Transcript,
     User,
     metadata,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Segment",
     "Speaker",
     "Tombstone",
+    "Transcript",
     "UTCDateTime",
     "User",
     "alembic_config",

@@ -35,6 +35,7 @@ __all__ = [
     "Segment",
     "Speaker",
     "Tombstone",
+    "Transcript",
     "User",
     "metadata",
 ]
@@ -156,6 +157,27 @@ class Segment(CatalogueModel, table=True):
     confidence: float | None = None
     words: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONValue)
     model: str
+
+
+class Transcript(CatalogueModel, table=True):
+    """How a call's segments were made: model, options, channel layout, language, and the
+    coaching metrics measured from the audio. One per call; a re-transcription replaces it and
+    its segments in one transaction."""
+
+    __tablename__ = "transcripts"
+
+    call_id: str = Field(
+        primary_key=True, foreign_key="calls.id", ondelete="CASCADE", max_length=128
+    )
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    layout: str = Field(max_length=16, description="stereo, mono or upmixed")
+    language: str = Field(max_length=8)
+    expected_language: str = Field(max_length=8)
+    language_mismatch: bool = False
+    language_probability: float = 1.0
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
 class User(CatalogueModel, table=True):

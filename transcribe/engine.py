@@ -1,0 +1,245 @@
+"""One call's audio in, a speaker-labelled, timed transcript out.
+
+Speakers come from channels, not guesswork: a stereo call carries one party per channel, so each
+channel is transcribed on its own (the configured layout says which is the agent) and the turns
+are merged by time. A stereo file whose channels are (nearly) identical is a mono call that the
+PBX up-mixed: it is transcribed once, speaker unknown. Each channel's silence is skipped by
+Silero VAD before decoding, which is both the main speed-up (a party is silent about half of a
+call) and the main guard against invented text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transcribe.guards import GuardOptions, collapse_loops, keep_segment
+from transcribe.metrics import channels_identical
+from transcribe.model import LoadedModel
+
+SAMPLE_RATE = 16_000
+TURN_GAP_S = 1.0  # a pause this long on one channel ends a turn
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How the model is run; recorded with every transcript so it can be reproduced."""
+
+    beam_size: int = 5
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)  # fallbacks only when a guard trips
+    condition_on_previous_text: bool = False  # one bad segment must not poison the next
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4  # highly repetitive output is re-decoded
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 500
+    vad_speech_pad_ms: int = 300
+    batched: bool = True
+    batch_size: int = 8
+    language_check_below: float = 0.55  # mean confidence under which the language is checked
+    language_flag_probability: float = 0.8  # a confident detection of another language flags
+    guards: GuardOptions = field(default_factory=GuardOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Word:
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    speaker: str  # agent, customer or unknown
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float  # exp(average token log-probability), 0..1
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A call's transcript and what it was made with."""
+
+    segments: tuple[TranscriptSegment, ...]
+    layout: str  # stereo, mono or upmixed (a mono call copied to both channels)
+    language: str  # the language the text is in
+    expected_language: str
+    language_mismatch: bool  # the model was confident the call is in another language
+    language_probability: float
+    model: str
+    options: dict[str, Any]
+    duration_s: float
+
+
+class Transcriber:
+    """Transcribes calls with one loaded model; safe to share between threads."""
+
+    def __init__(self, loaded: LoadedModel, options: DecodeOptions | None = None) -> None:
+        self.loaded = loaded
+        self.options = options or DecodeOptions()
+        self._batched: Any = None
+        if self.options.batched:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=loaded.model)
+
+    def transcribe_file(
+        self, path: Path, *, channels: int, agent_channel: str, language: str
+    ) -> Transcript:
+        """Decode ``path`` to 16 kHz and transcribe each party.
+
+        Args:
+            channels: 1 or 2, from the catalogue (decoding a mono file as stereo fails).
+            agent_channel: ``left`` or ``right``: the agent's channel of a stereo call.
+            language: The expected language (from the call's metadata or the setting).
+        """
+        from faster_whisper.audio import decode_audio
+
+        if channels == 2:
+            left, right = decode_audio(str(path), sampling_rate=SAMPLE_RATE, split_stereo=True)
+            if channels_identical(left, right):
+                parties = [("unknown", left)]
+                layout = "upmixed"
+            else:
+                agent, customer = (left, right) if agent_channel == "left" else (right, left)
+                parties = [("agent", agent), ("customer", customer)]
+                layout = "stereo"
+        else:
+            parties = [("unknown", decode_audio(str(path), sampling_rate=SAMPLE_RATE))]
+            layout = "mono"
+        duration_s = len(parties[0][1]) / SAMPLE_RATE
+
+        segments = self._parties(parties, language)
+        spoken, probability = language, 1.0
+        if _doubtful(segments, self.options):
+            spoken, probability = self._language(parties, language)
+            if spoken != language:
+                segments = self._parties(parties, spoken)
+        return Transcript(
+            segments=tuple(segments),
+            layout=layout,
+            language=spoken,
+            expected_language=language,
+            language_mismatch=spoken != language,
+            language_probability=probability,
+            model=self.loaded.name,
+            options={
+                **self.options.to_dict(),
+                "device": self.loaded.device,
+                "compute_type": self.loaded.compute_type,
+            },
+            duration_s=duration_s,
+        )
+
+    def _parties(
+        self, parties: list[tuple[str, np.ndarray]], language: str
+    ) -> list[TranscriptSegment]:
+        segments: list[TranscriptSegment] = []
+        for speaker, audio in parties:
+            segments.extend(self._channel(audio, speaker, language))
+        segments.sort(key=lambda s: (s.start_s, s.end_s))
+        return segments
+
+    def _language(self, parties: list[tuple[str, np.ndarray]], expected: str) -> tuple[str, float]:
+        """The expected language, unless the model is confident a party speaks another one —
+        then that language, so the call is flagged rather than silently mis-transcribed."""
+        for _speaker, audio in parties:
+            if not audio.any():
+                continue
+            detected, probability, _ = self.loaded.model.detect_language(audio, vad_filter=True)
+            if detected != expected and probability >= self.options.language_flag_probability:
+                return detected, probability
+        return expected, 1.0
+
+    def _channel(self, audio: np.ndarray, speaker: str, language: str) -> list[TranscriptSegment]:
+        if not audio.any():
+            return []  # digital silence: nothing to hear, and VAD would only be asked to agree
+        options = self.options
+        common = {
+            "language": language,
+            "beam_size": options.beam_size,
+            "temperature": list(options.temperature),
+            "condition_on_previous_text": options.condition_on_previous_text,
+            "no_speech_threshold": options.no_speech_threshold,
+            "log_prob_threshold": options.log_prob_threshold,
+            "compression_ratio_threshold": options.compression_ratio_threshold,
+            "word_timestamps": True,
+            "vad_filter": True,
+            "vad_parameters": {
+                "threshold": options.vad_threshold,
+                "min_silence_duration_ms": options.vad_min_silence_ms,
+                "speech_pad_ms": options.vad_speech_pad_ms,
+            },
+        }
+        if self._batched is not None:
+            decoded, _info = self._batched.transcribe(
+                audio, batch_size=options.batch_size, without_timestamps=False, **common
+            )
+        else:
+            decoded, _info = self.loaded.model.transcribe(audio, **common)
+        return list(_kept(decoded, speaker, options.guards))
+
+
+def _doubtful(segments: list[TranscriptSegment], options: DecodeOptions) -> bool:
+    """Low confidence is what decoding in the wrong language looks like; only then is the
+    (extra encoder pass of) language detection worth its cost."""
+    if not segments:
+        return False
+    mean = sum(s.confidence * (s.end_s - s.start_s) for s in segments) / max(
+        1e-6, sum(s.end_s - s.start_s for s in segments)
+    )
+    return mean < options.language_check_below
+
+
+def _kept(
+    decoded: Iterable[Any], speaker: str, guards: GuardOptions
+) -> Iterable[TranscriptSegment]:
+    for segment in decoded:
+        confidence = round(math.exp(segment.avg_logprob), 4)
+        for words in _turns(segment.words or []):
+            text = collapse_loops(
+                "".join(w.word for w in words).strip(), max_ngram=guards.max_loop_ngram
+            )
+            if not keep_segment(
+                text,
+                no_speech_prob=segment.no_speech_prob,
+                avg_logprob=segment.avg_logprob,
+                options=guards,
+            ):
+                continue
+            yield TranscriptSegment(
+                speaker=speaker,
+                start_s=round(words[0].start, 3),
+                end_s=round(words[-1].end, 3),
+                text=text,
+                confidence=confidence,
+                words=tuple(
+                    Word(
+                        start_s=w.start, end_s=w.end, text=w.word.strip(), probability=w.probability
+                    )
+                    for w in words
+                ),
+            )
+
+
+def _turns(words: list[Any], max_gap_s: float = TURN_GAP_S) -> list[list[Any]]:
+    """Split one decoded stretch at pauses: batched decoding hands over VAD chunks of up to
+    30 s, which on one channel can hold several turns with the other party talking between."""
+    turns: list[list[Any]] = []
+    for word in words:
+        if turns and word.start - turns[-1][-1].end <= max_gap_s:
+            turns[-1].append(word)
+        else:
+            turns.append([word])
+    return turns

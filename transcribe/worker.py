@@ -1,0 +1,187 @@
+"""The transcription worker: claim a job, transcribe the call, store the result, repeat.
+
+The model is loaded once per process and shared by ``concurrency`` threads. While a job runs, a
+timer renews its lease; if the process dies the lease runs out and another worker takes the job
+over. ``until_idle`` drains the queue and returns (scripts, backfills, tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from errors import CallrecError
+from storage.catalogue import Call
+from storage.connect import Storage
+from transcribe.engine import Transcriber
+from transcribe.jobs import ClaimedJob, LeaseLostError, LeasePolicy, claim, fail, renew
+from transcribe.metrics import metrics_from_audio
+from transcribe.store import save_transcript
+
+log = logging.getLogger(__name__)
+TMP_PREFIX = "transcribe-"  # then the pid, like ingest's temp folders
+
+
+@dataclass
+class WorkerReport:
+    """What a worker did; updated from its threads."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, call_id: str, error: str | None) -> None:
+        with self._lock:
+            if error is None:
+                self.done.append(call_id)
+            else:
+                self.failed.append((call_id, error))
+
+
+class Worker:
+    """Works the transcription queue of one installation.
+
+    Args:
+        storage: Where calls and jobs are.
+        transcriber: The loaded model, wrapped (shared by all threads).
+        policy: Lease length and attempts.
+        clock: Current time (tests move it).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        transcriber: Transcriber,
+        *,
+        policy: LeasePolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.storage = storage
+        self.transcriber = transcriber
+        self.policy = policy or LeasePolicy()
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    def run(
+        self, *, concurrency: int = 1, until_idle: bool = False, stop: threading.Event | None = None
+    ) -> WorkerReport:
+        """Work until ``stop`` is set (or, with ``until_idle``, until nothing is claimable)."""
+        stop = stop or threading.Event()
+        report = WorkerReport()
+        threads = [
+            threading.Thread(target=self._loop, args=(report, stop, until_idle), name=f"worker-{n}")
+            for n in range(max(1, concurrency))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return report
+
+    def _loop(self, report: WorkerReport, stop: threading.Event, until_idle: bool) -> None:
+        while not stop.is_set():
+            job = claim(
+                self.storage.catalogue, owner=self.owner, now=self.clock(), policy=self.policy
+            )
+            if job is None:
+                if until_idle:
+                    return
+                stop.wait(2.0)
+                continue
+            report.record(job.call_id, self.process(job))
+
+    def process(self, job: ClaimedJob) -> str | None:
+        """Transcribe one claimed job; returns None on success, else the error recorded."""
+        renewer = _Renewer(self, job)
+        renewer.start()
+        try:
+            self._transcribe_and_store(job)
+        except LeaseLostError as exc:
+            log.warning("%s", exc)
+            return str(exc)
+        except (CallrecError, RuntimeError, ValueError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            state = fail(
+                self.storage.catalogue,
+                job,
+                error,
+                owner=self.owner,
+                now=self.clock(),
+                policy=self.policy,
+            )
+            log.error(
+                "transcription of call %s failed (attempt %d, now %s): %s",
+                job.call_id,
+                job.attempt,
+                state,
+                error,
+            )
+            return error
+        finally:
+            renewer.stop()
+        log.info("transcribed call %s", job.call_id)
+        return None
+
+    def _transcribe_and_store(self, job: ClaimedJob) -> None:
+        storage = self.storage
+        with storage.catalogue.session() as session:
+            call = session.get(Call, job.call_id)
+        if call is None:
+            raise LeaseLostError(f"call {job.call_id} no longer exists (purged or erased)")
+        tmp_root = storage.settings.data_dir / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
+            local = Path(tmp) / ("original" + PurePosixPath(call.original_key).suffix)
+            storage.objects.download(storage.settings.bucket_recordings, call.original_key, local)
+            transcript = self.transcriber.transcribe_file(
+                local,
+                channels=call.channels,
+                agent_channel=str(call.agent_channel) if call.agent_channel != "none" else "left",
+                language=call.language or storage.settings.language,
+            )
+            metrics = metrics_from_audio(local, agent_channel=str(call.agent_channel)).to_dict()
+        save_transcript(
+            storage.catalogue, job, transcript, metrics, owner=self.owner, now=self.clock()
+        )
+
+
+class _Renewer:
+    """Renews a job's lease every third of its length while the job runs."""
+
+    def __init__(self, worker: Worker, job: ClaimedJob) -> None:
+        self.worker, self.job = worker, job
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{job.job_id}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        worker = self.worker
+        while not self._stop.wait(worker.policy.lease_s / 3):
+            try:
+                if not renew(
+                    worker.storage.catalogue,
+                    self.job,
+                    owner=worker.owner,
+                    now=worker.clock(),
+                    policy=worker.policy,
+                ):
+                    log.warning(
+                        "lost the lease on job %d (call %s)", self.job.job_id, self.job.call_id
+                    )
+                    return
+            except CallrecError as exc:  # the database is briefly away: try again next time
+                log.warning("could not renew the lease on job %d: %s", self.job.job_id, exc)
