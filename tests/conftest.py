@@ -7,7 +7,16 @@ Each server lives in its own module so that one owner edits one file:
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples on every run (a red build must be reproducible, not a dice
+# roll); local runs explore new random examples each time and find new failures there.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 pytest_plugins = [
     "tests.s3_server",

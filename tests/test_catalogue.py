@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +243,21 @@ def test_a_malformed_url_raises_catalogue_error_without_echoing_it() -> None:
     with pytest.raises(CatalogueError, match="not a valid") as caught:
         Catalogue.open("not a url :: pw=s3cret")
     assert "s3cret" not in str(caught.value)
+
+
+def test_opening_a_fresh_sqlite_file_waits_for_a_writer_instead_of_failing(tmp_path: Path) -> None:
+    """Switching a fresh file to WAL ignores SQLite's busy timeout; the catalogue must wait."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # a writer holds the fresh file, still in rollback mode
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        with Catalogue.open(f"sqlite:///{path}") as catalogue:
+            assert catalogue.summary(datetime.now(UTC)).total_calls == 0
+    finally:
+        release.join()
+        holder.close()

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from faster_whisper.audio import decode_audio
 from hypothesis import given
 from hypothesis import strategies as st
 
 from errors import CallrecError
-from ingest.demo import SAMPLES_DIR
 from transcribe.metrics import (
     CallMetrics,
     MetricOptions,
@@ -23,9 +23,11 @@ from transcribe.metrics import (
     call_metrics,
     channels_identical,
     metrics_from_audio,
+    metrics_from_speech,
     speech_intervals,
 )
 
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "ingest" / "samples"
 DIALOGUES = ["claim_screen_repair", "health_bsn", "imei_iban", "phone_email", "policy_postcode_dob"]
 # Silero scores 32 ms windows and opens a stretch once one scores 0.3, which a turn's quiet first
 # sound may not. Measured on the samples with the audio shifted through 8 window alignments
@@ -189,6 +191,15 @@ def test_to_dict_is_json_ready_and_echoes_the_options():
     assert set(data) == {*CallMetrics.__dataclass_fields__, "interruptions"}
 
 
+def test_metrics_from_speech_reads_the_parties_from_the_speaker_names():
+    stereo = {"agent": [(0.0, 4.0)], "customer": [(3.0, 6.0)]}
+    assert metrics_from_speech(stereo, duration_s=6) == call_metrics(*stereo.values(), duration_s=6)
+    upmixed = metrics_from_speech({"unknown": [(1.0, 3.0)]}, duration_s=6)
+    assert (upmixed.speech_s, upmixed.agent_talk_s) == (2, None)
+    nobody = metrics_from_speech({"unknown": []}, duration_s=6)
+    assert (nobody.agent_talk_s, nobody.customer_talk_s, nobody.silence_s) == (0, 0, 6)
+
+
 # --- properties ------------------------------------------------------------------------------
 
 DURATIONS = st.floats(0.0, 3600.0, allow_nan=False)
@@ -223,7 +234,7 @@ def test_every_value_lies_between_zero_and_the_handle_time(call):
     for value in (m.speech_s, m.silence_s, m.longest_silence_s, m.agent_talk_s, m.customer_talk_s):
         assert value is not None and -slack <= value <= duration_s + slack
     assert m.longest_silence_s <= m.silence_s + slack
-    assert m.overtalk_s is not None
+    assert m.overtalk_s is not None and m.agent_talk_s is not None and m.customer_talk_s is not None
     assert m.overtalk_s <= min(m.agent_talk_s, m.customer_talk_s) + slack
     assert m.agent_interruptions is not None and m.customer_interruptions is not None
     assert 0 <= m.agent_interruptions <= len(agent)
@@ -283,6 +294,12 @@ def measured(name: str, agent_channel: str = "left") -> CallMetrics:
     return metrics_from_audio(SAMPLES_DIR / f"{name}.wav", agent_channel=agent_channel)
 
 
+@functools.cache
+def channels(name: str) -> tuple[np.ndarray, np.ndarray]:
+    left, right = decode_audio(str(SAMPLES_DIR / f"{name}.wav"), split_stereo=True)
+    return left, right
+
+
 def reference(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((SAMPLES_DIR / f"{name}.json").read_text())["reference"]
     return data
@@ -334,19 +351,17 @@ def test_the_agent_channel_option_swaps_the_parties():
 
 @pytest.mark.parametrize("name", ["silence", "hold_music"])
 def test_silence_and_hold_music_give_zero_talk(name):
-    """Music is not speech: Silero rejects the melody (measured: 0.0 s of speech)."""
+    """Music is not speech. Silero scores the melody below 0.3: 0.0 s of speech in the file, at
+    most 0.48 s over 8 window alignments (an energy detector takes all 15 s for talk)."""
     metrics = measured(name)
-    assert metrics.speech_s <= 0.5
-    assert metrics.silence_s == pytest.approx(reference(name)["duration_s"], abs=0.5)
+    assert metrics.speech_s <= 1.0
+    assert metrics.silence_s == pytest.approx(reference(name)["duration_s"], abs=1.0)
     # Both channels carry the same (or no) signal, yet nobody speaks: each party's talk is 0.
     assert (metrics.agent_talk_s, metrics.customer_talk_s, metrics.talk_ratio) == (0, 0, None)
 
 
 def test_an_upmixed_mono_call_has_identical_channels_and_no_parties():
-    from faster_whisper.audio import decode_audio
-
-    left, right = decode_audio(str(SAMPLES_DIR / "upmixed_mono.wav"), split_stereo=True)
-    assert channels_identical(left, right)
+    assert channels_identical(*channels("upmixed_mono"))
     metrics = measured("upmixed_mono")
     assert metrics.agent_talk_s is metrics.customer_talk_s is metrics.interruptions is None
     # One channel cannot tell a turn switch from a pause: switches shorter than min_silence_s
@@ -372,10 +387,12 @@ def bridge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("name", DIALOGUES)
 @pytest.mark.parametrize("channel", ["left", "right"])
 def test_each_reference_turn_is_one_detected_stretch_with_its_edges(name, channel):
-    from faster_whisper.audio import decode_audio
-
-    left, right = decode_audio(str(SAMPLES_DIR / f"{name}.wav"), split_stereo=True)
-    detected = speech_intervals(left if channel == "left" else right, 16000)
+    samples = channels(name)[0 if channel == "left" else 1]
+    options = MetricOptions()
+    detected = speech_intervals(samples, 16000, options)
+    flat = [t for interval in detected for t in interval]
+    assert flat == sorted(flat) and flat[0] >= 0 and flat[-1] <= len(samples) / 16000
+    assert all(b[0] - a[1] > options.min_silence_s for a, b in itertools.pairwise(detected))
     expected = turns(name, "agent" if channel == "left" else "customer")
     assert len(detected) == len(expected)
     for (start, end), (ref_start, ref_end) in zip(detected, expected, strict=True):
@@ -383,22 +400,15 @@ def test_each_reference_turn_is_one_detected_stretch_with_its_edges(name, channe
         assert end == pytest.approx(ref_end, abs=END_TOLERANCE_S)
 
 
-@pytest.mark.parametrize("name", DIALOGUES)
-def test_detected_speech_is_sorted_disjoint_and_inside_the_call(name):
-    from faster_whisper.audio import decode_audio
-
-    left, _ = decode_audio(str(SAMPLES_DIR / f"{name}.wav"), split_stereo=True)
-    options = MetricOptions()
-    intervals = speech_intervals(left, 16000, options)
-    flat = [t for interval in intervals for t in interval]
-    assert flat == sorted(flat) and flat[0] >= 0 and flat[-1] <= len(left) / 16000
-    assert all(end - start >= options.min_speech_s for start, end in intervals)
-    gaps = [b[0] - a[1] for a, b in itertools.pairwise(intervals)]
-    assert all(gap > options.min_silence_s for gap in gaps)
+def test_an_unknown_layout_gives_the_speech_of_both_channels_without_parties():
+    unknown, stereo = measured("claim_screen_repair", "none"), measured("claim_screen_repair")
+    assert unknown.agent_talk_s is unknown.talk_ratio is unknown.interruptions is None
+    assert unknown.speech_s == pytest.approx(stereo.speech_s, abs=1e-9)
+    assert unknown.longest_silence_s == pytest.approx(stereo.longest_silence_s, abs=1e-9)
 
 
 def test_a_bad_agent_channel_lists_the_accepted_values():
-    with pytest.raises(MetricsError, match="'left', 'right'") as caught:
+    with pytest.raises(MetricsError, match="'left', 'right', 'none'") as caught:
         metrics_from_audio(SAMPLES_DIR / "silence.wav", agent_channel="agent")
     assert caught.value.path == SAMPLES_DIR / "silence.wav"
 

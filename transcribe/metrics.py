@@ -5,16 +5,18 @@ while talk time only needs *when* someone speaks. A stereo call has one party pe
 each channel gets its own speech detector and the metrics are interval arithmetic on the two
 timelines (`call_metrics`: pure, so it is tested exactly).
 
-The detector is Silero VAD (bundled with faster-whisper), not an energy threshold. On the clean
-sample calls energy is near-exact (talk within 0.3%) but counts hold music as 15 s of talk per
-channel, and with white line noise at -30 dBFS it loses up to 13% of the talk; Silero stays
-within -3.9%..+1.9% at every noise level and rejects the music, at the price of word edges
-~0.1 s looser. Contact-centre audio has line noise and music, so the robust detector wins.
+The detector is Silero VAD (bundled with faster-whisper), not an energy threshold. Measured on
+the sample calls at 8 window alignments, with white noise added: energy is exact on clean audio
+(talk within 0.3%) but takes all 15 s of the hold music for talk and loses 8% of the talk at
+-40 dBFS noise; Silero at threshold 0.3 stays within -4.1%..+3.0% down to -40 dBFS and takes at
+most 0.5 s of the music (threshold 0.5 misses quiet turn onsets: -13%). Calls carry line noise
+and music, so the robust detector wins; both fail at -30 dBFS (SNR ~8 dB).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,12 @@ from errors import CallrecError
 SAMPLE_RATE = 16_000  # the Silero model faster-whisper bundles runs on 16 kHz, 32 ms windows
 _EPS = 1e-9  # float slack for the interruption rule, so that 10.3 - 10.0 counts as 0.3 s
 Intervals = list[tuple[float, float]]
+# Silero is stateful: after music its state can hide the speech that follows (measured: 45 s of
+# hold music hid the next 20 s of a caller; with 30 s blocks a caller was still missed). Each
+# 20 s block starts it fresh; the 5 s overlap keeps the onset of a turn that starts near a block
+# edge (shorter blocks or overlaps split turns in the sample calls), and blocks bound memory.
+_VAD_BLOCK_S = 20.0
+_VAD_OVERLAP_S = 5.0
 
 
 class MetricsError(CallrecError):
@@ -43,11 +51,11 @@ class MetricOptions:
     """How speech is detected and what counts as an interruption.
 
     Attributes:
-        vad_threshold: Silero speech probability above which a 32 ms window is speech (its
-            upstream default; it rejects the hold-music sample entirely).
+        vad_threshold: Silero speech probability from which a 32 ms window is speech; below
+            the upstream 0.5 because that misses quiet turn onsets (see the module docstring).
         min_speech_s: Shorter bursts (clicks, breaths, line pops) are not talk.
         min_silence_s: A pause shorter than this inside one party's speech is part of their
-            talk: sentence pauses in the sample calls reach 0.66 s; 0.5 s loses up to 9%.
+            talk: sentence pauses in the sample calls reach 0.66 s; 0.5 s splits turns.
         speech_pad_s: Widens each stretch to recover the quiet word edges Silero clips.
         interrupt_after_s: An interruption starts at least this far into the other party's
             speech; starting closer to their start is a simultaneous start, not cutting in.
@@ -124,9 +132,22 @@ def speech_intervals(
     # Silero runs a stretch still open at the end of the audio to the last sample, swallowing a
     # closing pause shorter than min_silence_s; trailing zeros let it close where speech ends.
     tail = np.zeros(round((options.min_silence_s + 0.1) * sample_rate), dtype=np.float32)
-    audio = np.concatenate([np.asarray(samples, dtype=np.float32), tail])
-    stretches = get_speech_timestamps(audio, vad)
-    found = [(t["start"] / sample_rate, t["end"] / sample_rate) for t in stretches]
+    samples = np.asarray(samples, dtype=np.float32)
+    block, step = (
+        round(_VAD_BLOCK_S * sample_rate),
+        round((_VAD_BLOCK_S - _VAD_OVERLAP_S) * sample_rate),
+    )
+    found: Intervals = []
+    for first in range(0, max(len(samples), 1), step):
+        stretches = get_speech_timestamps(
+            np.concatenate([samples[first : first + block], tail]), vad
+        )
+        found += [
+            ((first + t["start"]) / sample_rate, (first + t["end"]) / sample_rate)
+            for t in stretches
+        ]
+        if first + block >= len(samples):
+            break
     # Padding can leave gaps shorter than min_silence_s between stretches; close them again.
     merged = _normalize(found, len(samples) / sample_rate, bridge_s=options.min_silence_s)
     return [(start, end) for start, end in merged if end - start >= options.min_speech_s]
@@ -135,10 +156,11 @@ def speech_intervals(
 def channels_identical(left: np.ndarray, right: np.ndarray, *, residual_db: float = -40.0) -> bool:
     """Whether two channels carry one signal (their difference stays `residual_db` below the
     louder): a mono call up-mixed by the PBX, where per-channel speaker labels would be wrong.
+    Two digitally silent channels are identical too.
     """
     if left.shape != right.shape:
         return False
-    diff = left.astype(np.float32) - right.astype(np.float32)
+    diff = np.subtract(left, right, dtype=np.float32)
     signal = max(float(np.dot(left, left)), float(np.dot(right, right)))
     return float(np.dot(diff, diff)) <= signal * 10 ** (residual_db / 10) + 1e-12 * len(diff)
 
@@ -153,17 +175,11 @@ def call_metrics(
 ) -> CallMetrics:
     """The metrics of a call from its speech timelines: exact interval arithmetic, no audio.
 
+    Give `agent` and `customer` (stereo), or neither and the speech of both as `mixed` (mono).
     Intervals are clipped to the call and merged where they overlap. Party B interrupts party A
     once for each of B's intervals that starts at `t` inside one of A's intervals `[s, e)` with
     `t - s >= interrupt_after_s` (A had the floor) and `min(e, end of B's) - t >=
     interrupt_min_overlap_s` (both then talk that long).
-
-    Args:
-        agent: The agent's speech, or None when the parties cannot be told apart.
-        customer: The customer's speech, or None likewise.
-        duration_s: The call's length.
-        mixed: For a mono call (agent and customer None): both parties' speech together.
-        options: The interruption rule.
 
     Raises:
         ValueError: only one of `agent` and `customer` is given.
@@ -189,40 +205,50 @@ def call_metrics(
 def metrics_from_audio(
     path: Path, *, agent_channel: str = "left", options: MetricOptions = DEFAULT_OPTIONS
 ) -> CallMetrics:
-    """Decode a call recording and measure it.
+    """Decode a call recording (any format PyAV reads) and measure it.
 
-    A mono file, or a stereo one with identical channels, gets the party-less metrics, unless
-    nobody speaks in it: then each party's talk is known to be zero, whatever the layout.
-
-    Args:
-        path: Any format PyAV (ffmpeg) decodes.
-        agent_channel: "left" or "right"; the other channel is the customer's.
+    `agent_channel` is "left" or "right", or "none" for an unknown layout (the catalogue's
+    `AgentChannel.NONE`); that, a mono file or identical channels give party-less metrics.
 
     Raises:
         MetricsError: `agent_channel` is not a channel, or the file does not decode.
     """
-    if agent_channel not in ("left", "right"):
-        hint = "expected one of 'left', 'right'"
+    if agent_channel not in ("left", "right", "none"):
+        hint = "expected one of 'left', 'right', 'none'"
         raise MetricsError(f"agent_channel {agent_channel!r} is unknown", path=path, hint=hint)
     try:
         left, right = decode_audio(str(path), sampling_rate=SAMPLE_RATE, split_stereo=True)
     except Exception as exc:  # PyAV raises a family of its own, one class per failure
-        raise MetricsError(
-            f"cannot decode {path}: {exc}", path=path, hint="check it with ffprobe"
-        ) from exc
+        hint = "check it with ffprobe"
+        raise MetricsError(f"cannot decode {path}: {exc}", path=path, hint=hint) from exc
     duration_s = len(left) / SAMPLE_RATE
-    if channels_identical(left, right, residual_db=options.identical_residual_db):
-        speech = speech_intervals(left, SAMPLE_RATE, options)
-        if speech:
-            return call_metrics(None, None, duration_s=duration_s, mixed=speech, options=options)
-        return call_metrics([], [], duration_s=duration_s, options=options)
-    agent_side, customer_side = (left, right) if agent_channel == "left" else (right, left)
-    return call_metrics(
-        speech_intervals(agent_side, SAMPLE_RATE, options),
-        speech_intervals(customer_side, SAMPLE_RATE, options),
-        duration_s=duration_s,
-        options=options,
-    )
+    identical = channels_identical(left, right, residual_db=options.identical_residual_db)
+    if identical:
+        sides = {"unknown": left}
+    elif agent_channel == "none":
+        sides = {"left": left, "right": right}
+    else:
+        agent, customer = (left, right) if agent_channel == "left" else (right, left)
+        sides = {"agent": agent, "customer": customer}
+    speech = {name: speech_intervals(side, SAMPLE_RATE, options) for name, side in sides.items()}
+    return metrics_from_speech(speech, duration_s=duration_s, options=options)
+
+
+def metrics_from_speech(
+    speech: Mapping[str, Intervals], *, duration_s: float, options: MetricOptions = DEFAULT_OPTIONS
+) -> CallMetrics:
+    """The metrics of speech already found per speaker, so a call goes through VAD once for both
+    its transcript chunks and its metrics. Keys "agent" and "customer" give per-party metrics;
+    otherwise (one "unknown" for a mono or up-mixed call) the party-less ones, unless nobody
+    speaks: then each party's talk is known to be zero, whatever the layout.
+    """
+    if "agent" in speech and "customer" in speech:
+        agent, customer = speech["agent"], speech["customer"]
+        return call_metrics(agent, customer, duration_s=duration_s, options=options)
+    mixed = [interval for intervals in speech.values() for interval in intervals]
+    if mixed:
+        return call_metrics(None, None, duration_s=duration_s, mixed=mixed, options=options)
+    return call_metrics([], [], duration_s=duration_s, options=options)
 
 
 def _silence_metrics(speech: Intervals, duration_s: float, options: MetricOptions) -> CallMetrics:

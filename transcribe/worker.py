@@ -23,7 +23,7 @@ from storage.catalogue import Call
 from storage.connect import Storage
 from transcribe.engine import Transcriber
 from transcribe.jobs import ClaimedJob, LeaseLostError, LeasePolicy, claim, fail, renew
-from transcribe.metrics import metrics_from_audio
+from transcribe.metrics import metrics_from_speech
 from transcribe.store import save_transcript
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,11 @@ class Worker:
                 agent_channel=str(call.agent_channel) if call.agent_channel != "none" else "left",
                 language=call.language or storage.settings.language,
             )
-            metrics = metrics_from_audio(local, agent_channel=str(call.agent_channel)).to_dict()
+        metrics = metrics_from_speech(
+            transcript.speech,
+            duration_s=transcript.duration_s,
+            options=self.transcriber.options.vad,
+        ).to_dict()
         save_transcript(
             storage.catalogue, job, transcript, metrics, owner=self.owner, now=self.clock()
         )

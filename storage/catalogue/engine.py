@@ -7,6 +7,8 @@ use and give up after a timeout. Every failure to connect becomes a one-line
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ from errors import CallrecError
 __all__ = ["CatalogueError", "create_engine", "probe", "safe_url"]
 
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Pause between attempts to switch a database to WAL while another connection is switching it.
+_SQLITE_WAL_RETRY_FIRST_S = 0.001
+_SQLITE_WAL_RETRY_MAX_S = 0.1
 _PG_CONNECT_TIMEOUT_S = 10
 _URL_EXAMPLE = "sqlite:////path/catalogue.db or postgresql+psycopg://user:password@host:5432/db"
 
@@ -88,10 +93,38 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting (up to the busy timeout) for a concurrent switch.
+
+    The mode is stored in the database file, so only the first connection to a new (or
+    rollback-journal) file changes it: it takes a read lock, then upgrades it to a write lock to
+    rewrite the header. SQLite never runs the busy handler for a read-to-write upgrade (that
+    could deadlock, see the sqlite3_busy_handler documentation), so when several connections
+    open a fresh file at once the losers get SQLITE_BUSY at once, ``busy_timeout`` or not. The
+    failed statement releases its read lock (no transaction is open here), letting the winner
+    commit; a retry then finds the file in WAL mode and needs only a read lock, which does wait.
+    So retry on SQLITE_BUSY only, with backoff, and give up after the busy timeout like any
+    other lock wait would.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = _SQLITE_WAL_RETRY_FIRST_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            busy = code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, _SQLITE_WAL_RETRY_MAX_S)
 
 
 def probe(engine: Engine) -> None:
