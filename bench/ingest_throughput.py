@@ -30,10 +30,7 @@ from minio import Minio
 from ingest.pipeline import IngestOptions, Outcome
 from ingest.poller import poll_incoming
 from settings import load_settings
-from storage.catalogue import Catalogue
-from storage.connect import Storage
-from storage.embedded_s3 import EmbeddedS3
-from storage.objects import ObjectStore
+from storage.connect import open_storage
 from tests.audio_files import make_recording
 
 
@@ -48,13 +45,10 @@ def main() -> None:
         root = Path(tmp)
         recording = make_recording(root / "call", seconds=args.seconds)
         size_mb = recording.stat().st_size / 1e6
-        with EmbeddedS3(root) as endpoint:
-            settings = load_settings(
-                data_dir=root / "data", s3_endpoint=endpoint.endpoint,
-                s3_access_key=endpoint.access_key, s3_secret_key=endpoint.secret_key,
-            )  # fmt: skip
-            objects = ObjectStore(endpoint)
-            objects.ensure_buckets(settings.buckets)
+        # Always the embedded server and SQLite, whatever CALLREC_ variables are set.
+        settings = load_settings(data_dir=root / "data", s3_endpoint=None, database_url=None)
+        with open_storage(settings) as storage:
+            objects, endpoint = storage.objects, storage.objects.endpoint
             client = Minio(
                 endpoint.endpoint, access_key=endpoint.access_key,
                 secret_key=endpoint.secret_key, secure=False,
@@ -80,15 +74,12 @@ def main() -> None:
                     settings.bucket_incoming, f"pbx/{index:05d}.wav", recording,
                     metadata={"call_id": f"bench-{index:05d}", "started_at": when},
                 )  # fmt: skip
-            catalogue = Catalogue.open(settings.catalogue_url)
-            storage = Storage(settings=settings, objects=objects, catalogue=catalogue)
             started = time.perf_counter()
             report = poll_incoming(
                 storage, now=datetime.now(UTC), options=IngestOptions.from_settings(storage),
                 limit=args.calls * 2, workers=args.workers,
             )  # fmt: skip
             ours = args.calls / (time.perf_counter() - started)
-            catalogue.close()
             assert report.count(Outcome.INGESTED) == args.calls, report
 
     print(

@@ -40,10 +40,8 @@ from ingest.backfill import LocalRecording, upload_and_ingest
 from ingest.pipeline import IngestOptions
 from ingest.samples.intelligibility import normalise
 from settings import load_settings
-from storage.catalogue import Catalogue, Segment
-from storage.connect import Storage
-from storage.embedded_s3 import EmbeddedS3
-from storage.objects import ObjectStore
+from storage.catalogue import Segment
+from storage.connect import open_storage
 from transcribe.engine import DecodeOptions, Transcriber
 from transcribe.model import load_model
 from transcribe.worker import Worker
@@ -142,15 +140,9 @@ def main() -> None:
         raw_batched()  # warm-up: first calls allocate
         plain_s, batched_s, naive_s = timed(raw_plain), timed(raw_batched), timed(naive)
 
-        with EmbeddedS3(root) as endpoint:
-            settings = load_settings(
-                data_dir=root / "data", s3_endpoint=endpoint.endpoint,
-                s3_access_key=endpoint.access_key, s3_secret_key=endpoint.secret_key,
-            )  # fmt: skip
-            objects = ObjectStore(endpoint)
-            objects.ensure_buckets(settings.buckets)
-            catalogue = Catalogue.open(settings.catalogue_url)
-            storage = Storage(settings=settings, objects=objects, catalogue=catalogue)
+        # Always the embedded server and SQLite, whatever CALLREC_ variables are set.
+        settings = load_settings(data_dir=root / "data", s3_endpoint=None, database_url=None)
+        with open_storage(settings) as storage:
             started = (datetime.now(UTC) - timedelta(days=1)).isoformat()
             recordings = [
                 LocalRecording(
@@ -164,9 +156,8 @@ def main() -> None:
             )
             worker = Worker(storage, Transcriber(loaded, options))
             pipeline_s = timed(lambda: worker.run(concurrency=args.workers, until_idle=True))
-            with catalogue.session() as session:
+            with storage.catalogue.session() as session:
                 segments = list(session.exec(select(Segment)))
-            catalogue.close()
 
     expected, heard = [], []
     for n, path in enumerate(files):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +54,15 @@ def pg_storage(
     finally:
         catalogue.close()
         postgres_server.drop_database(url)
+
+
+def callrec_env(storage: Storage) -> dict[str, str]:
+    """The environment for a `callrec` child process that uses the same stores as ``storage``."""
+    endpoint = storage.objects.endpoint
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREC_")}
+    return env | {
+        "CALLREC_DATA_DIR": str(storage.settings.data_dir),
+        "CALLREC_S3_ENDPOINT": endpoint.endpoint,
+        "CALLREC_S3_ACCESS_KEY": endpoint.access_key,
+        "CALLREC_S3_SECRET_KEY": endpoint.secret_key,
+    }

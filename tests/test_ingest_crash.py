@@ -3,7 +3,6 @@ orphan object, no leftover copy of the recording."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from ingest.poller import poll_incoming
 from storage.catalogue import Call, Job, QuarantineItem
 from storage.connect import Storage
 from tests.audio_files import make_recording
+from tests.stores import callrec_env
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,13 +70,7 @@ def test_ingest_killed_at_each_step_converges_to_one_call_and_no_orphans(
         recording,
         metadata={"call_id": call_id, "started_at": "2026-11-20T10:00:00+01:00"},
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREC_")}
-    env |= {
-        "CALLREC_DATA_DIR": str(settings.data_dir),
-        "CALLREC_S3_ENDPOINT": storage.objects.endpoint.endpoint,
-        "CALLREC_S3_ACCESS_KEY": storage.objects.endpoint.access_key,
-        "CALLREC_S3_SECRET_KEY": storage.objects.endpoint.secret_key,
-    }
+    env = callrec_env(storage)
     child = subprocess.run(
         [sys.executable, "-c", _CRASHER, STEPS[step], key, NOW.isoformat()],
         env=env,

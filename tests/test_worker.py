@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from storage.catalogue import Call, Job, Segment
 from storage.catalogue import Transcript as TranscriptRow
 from storage.connect import Storage
 from tests.audio_files import make_recording
+from tests.stores import callrec_env
 from transcribe.engine import Transcriber
 from transcribe.jobs import LeaseLostError, LeasePolicy, claim, complete, retry
 from transcribe.worker import Worker
@@ -146,15 +146,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_worker_with_exactly_one_t
     storage: Storage, transcriber: Transcriber
 ):
     [call_id] = ingest_files(storage, [(SAMPLES / "claim_screen_repair.wav", "w-kill")])
-    endpoint = storage.objects.endpoint
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREC_")}
-    env |= {
-        "CALLREC_DATA_DIR": str(storage.settings.data_dir),
-        "CALLREC_S3_ENDPOINT": endpoint.endpoint,
-        "CALLREC_S3_ACCESS_KEY": endpoint.access_key,
-        "CALLREC_S3_SECRET_KEY": endpoint.secret_key,
-        "CALLREC_WORKER_LEASE_S": "4",
-    }
+    env = callrec_env(storage) | {"CALLREC_WORKER_LEASE_S": "4"}
     child = subprocess.Popen(
         [sys.executable, "-c", _WORKER], env=env, cwd=ROOT, stderr=subprocess.PIPE
     )
@@ -217,14 +209,7 @@ def test_show_prints_the_transcript_and_hides_personal_data_when_redacted(
 ):
     [call_id] = ingest_files(storage, [(SAMPLES / "imei_iban.wav", "w-show")])
     Worker(storage, transcriber).run(until_idle=True)
-    endpoint = storage.objects.endpoint
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREC_")}
-    env |= {
-        "CALLREC_DATA_DIR": str(storage.settings.data_dir),
-        "CALLREC_S3_ENDPOINT": endpoint.endpoint,
-        "CALLREC_S3_ACCESS_KEY": endpoint.access_key,
-        "CALLREC_S3_SECRET_KEY": endpoint.secret_key,
-    }
+    env = callrec_env(storage)
     callrec = str(Path(sys.executable).parent / "callrec")
 
     def show(*args: str) -> subprocess.CompletedProcess[str]:
