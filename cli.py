@@ -75,6 +75,10 @@ def status(as_json: JsonFlag = False) -> None:
         typer.echo(f"  failed job {job['job']} (call {job['call_id']}): {job['error']}")
 
 
+def _number(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
 def _counts(by_state: dict[str, int]) -> str:
     return ", ".join(f"{state} {count}" for state, count in by_state.items())
 
@@ -226,7 +230,8 @@ def show(
     flag = "  LANGUAGE MISMATCH" if transcript["language_mismatch"] else ""
     made = f"{transcript['model']}, {transcript['layout']}, {transcript['language']}"
     typer.echo(f"  transcript: {made}{flag}")
-    typer.echo("  metrics: " + ", ".join(f"{k} {v}" for k, v in transcript["metrics"].items()))
+    metrics = {k: v for k, v in transcript["metrics"].items() if k != "options" and v is not None}
+    typer.echo("  metrics: " + ", ".join(f"{k} {_number(v)}" for k, v in metrics.items()))
     for segment in payload["segments"]:
         minutes, seconds = divmod(segment["start_s"], 60)
         typer.echo(
