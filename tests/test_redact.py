@@ -16,12 +16,18 @@ from pathlib import Path
 
 import phonenumbers
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from stdnum import iban, imei, luhn
 from stdnum.nl import bsn
 
-from transcribe.numbers_nl import cardinal_words, parse_cardinal, parse_ordinal, word_digits
+from transcribe.numbers_nl import (
+    cardinal_words,
+    parse_cardinal,
+    parse_cardinal_words,
+    parse_ordinal,
+    word_digits,
+)
 from transcribe.redact import (
     PLACEHOLDER_KINDS,
     Finding,
@@ -549,6 +555,26 @@ def test_ordinal_reads_as_its_number():
     ]
 
 
+@pytest.mark.parametrize(
+    ("words", "value"),
+    [
+        ("zes en veertig", 46),
+        ("tweeën twintig", 22),
+        ("twee honderd", 200),
+        ("tweeduizend vijfentwintig", 2025),
+        ("vijf honderd vijftien", 515),
+        # A space inside a one-word number is two numbers: "nul vijf, tien" read in pairs.
+        ("vijf tien", None),
+        ("acht tien", None),
+        ("vier honderd vijf tien", None),
+    ],
+)
+def test_several_number_words_read_as_one_number_only_along_word_boundaries(
+    words: str, value: int | None
+):
+    assert parse_cardinal_words(tuple(words.split())) == value
+
+
 @given(st.integers(min_value=0, max_value=999_999))
 def test_cardinal_words_and_parse_cardinal_are_inverse(number: int):
     assert parse_cardinal(cardinal_words(number)) == number
@@ -680,6 +706,8 @@ def test_valid_iban_never_survives_however_said_or_split(
 
 @settings(max_examples=150, deadline=None)
 @given(bsns(), STYLES, GROUPS, ONE, st.lists(st.integers(1, 12), max_size=2))
+# "nul negen tien" is 0, 9, 10: read as "negentien" a digit was lost and the BSN went untyped.
+@example(number="310910109", style="pairs", groups=[1], one="één", cuts=[])
 def test_valid_bsn_never_survives_however_said_or_split(
     number: str, style: str, groups: list[int], one: str, cuts: list[int]
 ):
@@ -691,6 +719,8 @@ def test_valid_bsn_never_survives_however_said_or_split(
 
 @settings(max_examples=150, deadline=None)
 @given(imeis(), STYLES, GROUPS, ONE, st.lists(st.integers(1, 18), max_size=2))
+# Pairs "05" "10" are said "nul vijf tien": 5 and 10, not "vijftien" (a digit lost, no IMEI).
+@example(number="350510000000004", style="pairs", groups=[1], one="één", cuts=[])
 def test_valid_imei_never_survives_however_said_or_split(
     number: str, style: str, groups: list[int], one: str, cuts: list[int]
 ):
@@ -702,6 +732,9 @@ def test_valid_imei_never_survives_however_said_or_split(
 
 @settings(max_examples=150, deadline=None)
 @given(mobiles(), STYLES, GROUPS, ONE, st.lists(st.integers(1, 12), max_size=2))
+# "nul zes tien ..." read as "zestien" left 9 digits that pass the BSN 11-test: typed [BSN].
+@example(number="0610001011", style="pairs", groups=[1], one="een", cuts=[])
+@example(number="0610901009", style="pairs", groups=[1], one="één", cuts=[])
 def test_valid_mobile_number_never_survives_however_said_or_split(
     number: str, style: str, groups: list[int], one: str, cuts: list[int]
 ):

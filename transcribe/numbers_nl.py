@@ -24,6 +24,7 @@ __all__ = [
     "is_ambiguous_een",
     "normalise_word",
     "parse_cardinal",
+    "parse_cardinal_words",
     "parse_ordinal",
     "word_digits",
 ]
@@ -171,6 +172,38 @@ def parse_cardinal(word: str) -> int | None:
     if norm == "nul":
         return 0
     for parts in _split(norm):
+        for value, end in _below(parts, 0, len(_LEVELS)):
+            if end == len(parts):
+                return value
+    return None
+
+
+@lru_cache(maxsize=4096)
+def parse_cardinal_words(words: tuple[str, ...]) -> int | None:
+    """The value of one Dutch cardinal written as several words, or None.
+
+    Like :func:`parse_cardinal` on the words joined ("zes en veertig" -> 46, "tweeduizend
+    vijfentwintig" -> 2025), but a space must fall between two morphemes: "vijf tien" is the
+    digits 5 and 10 read in pairs ("nul vijf, tien"), never 15, which is written "vijftien".
+    """
+    norms = [normalise_word(word) for word in words]
+    if len(norms) == 1:
+        return parse_cardinal(norms[0])
+    if not norms or not all(norms):
+        return None
+    joined = "".join(norms)
+    spaces = set()
+    offset = 0
+    for norm in norms[:-1]:
+        offset += len(norm)
+        spaces.add(offset)
+    for parts in _split(joined):
+        bounds, offset = set(), 0
+        for part in parts:
+            offset += len(part)
+            bounds.add(offset)
+        if not spaces <= bounds:
+            continue
         for value, end in _below(parts, 0, len(_LEVELS)):
             if end == len(parts):
                 return value

@@ -18,6 +18,7 @@ from transcribe.numbers_nl import (
     is_ambiguous_een,
     normalise_word,
     parse_cardinal,
+    parse_cardinal_words,
     word_digits,
 )
 
@@ -90,8 +91,8 @@ def _number_words_at(tokens: Sequence[Token], i: int) -> tuple[int, str] | None:
     """The longest number starting at word ``i``: (last token index, digits)."""
     if tokens[i].kind != "word":
         return None
-    joined = tokens[i].norm
-    single = word_digits(joined)
+    words = [tokens[i].norm]
+    single = word_digits(words[0])
     if single is None:
         return None
     best = (i, single)
@@ -102,9 +103,10 @@ def _number_words_at(tokens: Sequence[Token], i: int) -> tuple[int, str] | None:
             break
         if nxt.norm != "en" and parse_cardinal(nxt.norm) is None:
             break
-        joined += nxt.norm
+        words.append(nxt.norm)
         j += 1
-        value = parse_cardinal(joined)
+        # Word by word, not joined: "nul vijf, tien" is 0, 5, 10, not 0 and "vijftien".
+        value = parse_cardinal_words(tuple(words))
         if value is not None:
             best = (j, str(value))
     return best
