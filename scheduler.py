@@ -1,9 +1,11 @@
 """The recurring work of an installation, on APScheduler.
 
-Today: poll the incoming bucket (after a checkpoint) every ``poll_interval_s`` and sweep it from
-the start every ``sweep_interval_s``. The retention issue adds the purge, verification and
-export expiry here. A job never overlaps itself in one process (``max_instances=1``); a run
-missed while the process was busy is merged into the next (``coalesce``).
+Today: poll the incoming bucket (after a checkpoint) every ``poll_interval_s``, sweep it from the
+start every ``sweep_interval_s``, transcribe queued calls, and purge every ``purge_interval_s``
+(at most hourly) whatever would pass its deadline before the next purge. The retention issue
+adds verification, export expiry and a cross-process lock here. A job never overlaps itself in
+one process (``max_instances=1``); a run missed while the process was busy is merged into the
+next (``coalesce``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from ingest.pipeline import IngestOptions
 from ingest.poller import poll_incoming
 from storage.connect import Storage
+from storage.purge import purge
 from transcribe import Worker, build_worker
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ JOBS = {
     "poll-incoming": "ingest new recordings listed after the checkpoint",
     "sweep-incoming": "ingest stragglers: list the incoming bucket from the start",
     "transcribe": "transcribe queued calls until the queue is empty (embedded worker)",
+    "purge": "erase every call and quarantined item whose deadline falls before the next run",
 }
 
 
@@ -65,6 +69,22 @@ def add_jobs(
         poll, "interval", args=[True], seconds=settings.sweep_interval_s, id="sweep-incoming",
         name=JOBS["sweep-incoming"], **common,
     )  # fmt: skip
+
+    def erase() -> None:
+        report = purge(storage, now=datetime.now(UTC), lookahead_s=settings.purge_interval_s)
+        log.info(
+            "purge: %d calls, %d quarantined items, %d objects erased; %d held past deadline",
+            len(report.calls_purged), report.quarantine_purged, report.objects_deleted, report.held,
+        )  # fmt: skip
+
+    scheduler.add_job(
+        erase,
+        "interval",
+        seconds=settings.purge_interval_s,
+        id="purge",
+        name=JOBS["purge"],
+        **common,
+    )
     if with_worker:
         worker = _LazyWorker(storage, stop or threading.Event())
         scheduler.add_job(

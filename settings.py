@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         description="Seconds between full sweeps of the incoming bucket (stragglers behind the "
         "checkpoint).",
     )
+    purge_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=3600.0,
+        description="Seconds between purges (at most hourly); each erases what would pass its "
+        "deadline before the next.",
+    )
     device: Literal["cpu", "cuda"] = Field(
         default="cpu", description="Where the worker runs the model: cpu (int8) or cuda (float16)."
     )

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -316,6 +316,16 @@ class ObjectStore:
         """Delete every version and delete marker of ``key``; returns how many were removed."""
         return self.delete_many(bucket, [key])
 
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every version and delete marker of every key under ``prefix`` (one listing,
+        batched deletes); returns how many were removed."""
+        if not prefix:
+            raise ValueError("refusing to delete a whole bucket: give a non-empty prefix")
+        targets = [
+            DeleteObject(v.key, v.version_id) for v in self.list_versions(bucket, prefix=prefix)
+        ]
+        return self._delete_batches(bucket, targets)
+
     def delete_many(self, bucket: str, keys: Iterable[str]) -> int:
         """Delete every version of each key, in batches of 1000; returns how many were removed.
 
@@ -326,6 +336,9 @@ class ObjectStore:
         for key in keys:
             versions = [v for v in self.list_versions(bucket, prefix=key) if v.key == key]
             targets.extend(DeleteObject(key, v.version_id) for v in versions)
+        return self._delete_batches(bucket, targets)
+
+    def _delete_batches(self, bucket: str, targets: Sequence[DeleteObject]) -> int:
         removed = 0
         for start in range(0, len(targets), _BATCH):
             batch = targets[start : start + _BATCH]

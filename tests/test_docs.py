@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 
+import scheduler
 from cli import app
 from settings import Settings, env_name
 
@@ -35,3 +36,15 @@ def test_readme_starts_with_the_two_setup_commands_and_ci_runs_the_test_one():
     assert "callrec run" in main_cmd
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert test_cmd in ci.splitlines()
+
+
+@pytest.mark.parametrize("job", sorted(scheduler.JOBS))
+def test_scheduled_job_is_in_the_readme_jobs_table(job: str):
+    assert f"| `{job}` |" in README
+
+
+def test_the_scheduler_registers_exactly_the_documented_jobs(storage):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    registered = scheduler.add_jobs(BackgroundScheduler(), storage)
+    assert sorted(job.id for job in registered.get_jobs()) == sorted(scheduler.JOBS)
