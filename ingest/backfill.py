@@ -27,9 +27,10 @@ from ingest.pipeline import (
     IngestOptions,
     IngestResult,
     ingest_or_retry,
-    remove_stale_temp_files,
 )
 from storage.connect import Storage
+from storage.objects import sha256_of
+from storage.scratch import remove_dead_scratch
 
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".ogg", ".opus", ".flac", ".gsm"})
 _FILE_COLUMNS = ("file", "filename", "path")
@@ -89,7 +90,7 @@ def upload_and_ingest(
     Nothing more will arrive for these files, so a file without metadata is quarantined at
     once instead of waiting for a sidecar.
     """
-    remove_stale_temp_files(storage)
+    remove_dead_scratch(storage.settings)
     options = dataclasses.replace(options, metadata_grace_s=0)
     incoming = storage.settings.bucket_incoming
 
@@ -115,11 +116,7 @@ def upload_and_ingest(
 def _incoming_key(path: Path, sidecar: bytes | None) -> str:
     """Derived from the bytes and the metadata, so running the same backfill twice uploads to
     the same keys: duplicates settle as no-ops and a bad file is quarantined once, not twice."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    digest.update(sidecar or b"")
+    digest = hashlib.sha256(sha256_of(path)[0].encode() + (sidecar or b""))
     return f"backfill/{digest.hexdigest()[:24]}/{path.name}"
 
 

@@ -9,12 +9,8 @@ bytes delivered twice are a no-op.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -37,12 +33,11 @@ from ingest.metadata import (
 from ingest.quarantine import quarantine
 from storage.catalogue import AgentChannel, Call, Job, Tombstone
 from storage.connect import Storage
-from storage.objects import SHA256_META, ObjectInfo, ObjectNotFoundError
+from storage.objects import SHA256_META, ObjectInfo, ObjectNotFoundError, sha256_of
 from storage.retention import is_expired
+from storage.scratch import scratch_dir
 
 log = logging.getLogger(__name__)
-
-_TMP_PREFIX = "ingest-"  # then the pid, so a dead process's leftovers can be told apart
 
 
 class Outcome(StrEnum):
@@ -154,16 +149,15 @@ def _store_and_catalogue(
     storage: Storage, key: str, meta: CallMetadata, *, now: datetime
 ) -> IngestResult:
     """Steps 2-4 for a recording whose metadata is valid: bytes, audio, rows, clean-up."""
-    tmp_prefix = f"{_TMP_PREFIX}{os.getpid()}-"
-    with tempfile.TemporaryDirectory(prefix=tmp_prefix, dir=_tmp_dir(storage)) as tmp:
-        local = Path(tmp) / ("audio" + (PurePosixPath(key).suffix.lower() or ".bin"))
+    with scratch_dir(storage.settings, "ingest") as tmp:
+        local = tmp / ("audio" + (PurePosixPath(key).suffix.lower() or ".bin"))
         storage.objects.download(storage.settings.bucket_incoming, key, local)
-        sha256 = _sha256(local)
+        sha256, _ = sha256_of(local)
         existing = _existing(storage, meta.call_id)
         if existing is not None:
             return _settle_duplicate(storage, key, existing, sha256, now=now)
         try:
-            audio, rendition = probe_and_render(local, Path(tmp))
+            audio, rendition = probe_and_render(local, tmp)
         except AudioError as exc:
             return _reject(
                 storage, key, exc.message, started_at=meta.started_at, sha256=sha256, now=now
@@ -373,43 +367,6 @@ def _reject(
 
 def _remove_incoming(storage: Storage, key: str) -> None:
     storage.objects.delete_many(storage.settings.bucket_incoming, [key, key + SIDECAR_SUFFIX])
-
-
-def _tmp_dir(storage: Storage) -> Path:
-    """Temp files live under the data directory, where a purge audit can see them."""
-    path = storage.settings.data_dir / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def remove_stale_temp_files(storage: Storage) -> int:
-    """Delete the temp folders of ingest processes that died (SIGKILL skips their cleanup):
-    they hold copies of recordings, which must not outlive the process that needed them."""
-    removed = 0
-    for folder in _tmp_dir(storage).glob(f"{_TMP_PREFIX}*"):
-        pid = folder.name.removeprefix(_TMP_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _CONTENT_TYPES = {

@@ -21,12 +21,12 @@ from ingest.pipeline import (
     IngestResult,
     Outcome,
     ingest_or_retry,
-    remove_stale_temp_files,
 )
 from ingest.quarantine import quarantine
 from storage.catalogue import Checkpoint
 from storage.connect import Storage
 from storage.objects import ObjectInfo
+from storage.scratch import remove_dead_scratch
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def poll_incoming(
             keeps its own checkpoint.
         on_result: Called as each recording is settled (progress reporting).
     """
-    remove_stale_temp_files(storage)
+    remove_dead_scratch(storage.settings)
     name = f"{CHECKPOINT}:{prefix}"
     start_after = None if full_sweep else _load_checkpoint(storage, name)
     listing = storage.objects.list(

@@ -168,7 +168,7 @@ class ObjectStore:
         Returns:
             The stored object, with its version id when the bucket is versioned.
         """
-        digest, size = _sha256(source)
+        digest, size = sha256_of(source)
         meta = {**(metadata or {}), SHA256_META: digest}
 
         def upload() -> ObjectInfo:
@@ -424,7 +424,8 @@ def _user_metadata(headers: object) -> dict[str, str]:
     return {k.lower()[len(prefix) :]: v for k, v in items if k.lower().startswith(prefix)}
 
 
-def _sha256(source: bytes | Path) -> tuple[str, int]:
+def sha256_of(source: bytes | Path) -> tuple[str, int]:
+    """The sha256 (hex) and size of bytes or a file, read in 1 MiB pieces."""
     digest = hashlib.sha256()
     size = 0
     with _open_source(source) as stream:

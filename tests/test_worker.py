@@ -167,6 +167,10 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_worker_with_exactly_one_t
             child.wait()
     [job] = rows(storage, Job)
     assert job.state == "running" and rows(storage, TranscriptRow) == []
+    scratch = storage.settings.data_dir / "tmp"
+    assert [p.name.split("-")[0] for p in scratch.iterdir()] == ["transcribe"], (
+        "the copy it was working on"
+    )
 
     time.sleep(4.5)  # the dead worker's lease runs out
     report = Worker(storage, transcriber, policy=LeasePolicy(lease_s=4)).run(until_idle=True)
@@ -175,6 +179,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_worker_with_exactly_one_t
     [job] = rows(storage, Job)
     assert (job.state, job.attempts) == ("done", 2)
     assert len(rows(storage, TranscriptRow)) == 1
+    assert list(scratch.iterdir()) == [], "the dead worker's copy of the recording must be gone"
     segments = rows(storage, Segment)
     assert len({(s.speaker, s.start_s) for s in segments}) == len(segments), (
         "no duplicated segments"

@@ -10,24 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from errors import CallrecError
 from storage.catalogue import Call
 from storage.connect import Storage
+from storage.scratch import remove_dead_scratch, scratch_dir
 from transcribe.engine import Transcriber
 from transcribe.jobs import ClaimedJob, LeaseLostError, LeasePolicy, claim, fail, renew
 from transcribe.metrics import metrics_from_speech
 from transcribe.store import save_transcript
 
 log = logging.getLogger(__name__)
-TMP_PREFIX = "transcribe-"  # then the pid, like ingest's temp folders
 
 
 @dataclass
@@ -75,6 +74,7 @@ class Worker:
     ) -> WorkerReport:
         """Work until ``stop`` is set (or, with ``until_idle``, until nothing is claimable)."""
         stop = stop or threading.Event()
+        remove_dead_scratch(self.storage.settings)  # copies left by a worker that was killed
         report = WorkerReport()
         threads = [
             threading.Thread(target=self._loop, args=(report, stop, until_idle), name=f"worker-{n}")
@@ -136,10 +136,8 @@ class Worker:
             call = session.get(Call, job.call_id)
         if call is None:
             raise LeaseLostError(f"call {job.call_id} no longer exists (purged or erased)")
-        tmp_root = storage.settings.data_dir / "tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
-            local = Path(tmp) / ("original" + PurePosixPath(call.original_key).suffix)
+        with scratch_dir(storage.settings, "transcribe") as tmp:
+            local = tmp / ("original" + PurePosixPath(call.original_key).suffix)
             storage.objects.download(storage.settings.bucket_recordings, call.original_key, local)
             transcript = self.transcriber.transcribe_file(
                 local,
