@@ -239,6 +239,48 @@ def show(
         )
 
 
+@app.command("purge")
+def purge_now(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would go; delete nothing.")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Judge deadlines at this date/time (ISO 8601).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase every call and quarantined item at or past its retention deadline, now."""
+    from storage.purge import purge
+
+    settings = _settings()
+    now = _instant(as_of, settings) if as_of else datetime.now(UTC)
+    if as_of and not dry_run:
+        raise typer.BadParameter("--as-of only with --dry-run: a purge always judges by the clock")
+    with open_storage(settings) as storage:
+        report = purge(storage, now=now, dry_run=dry_run)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    verb = "would erase" if dry_run else "erased"
+    typer.echo(
+        f"{verb} {len(report.calls_purged)} calls and {report.quarantine_purged} quarantined items "
+        f"(deadline: {settings.retention_days} days after the call's start, judged at "
+        f"{now:%Y-%m-%d %H:%M} UTC); {report.held} past their deadline kept by a hold"
+    )
+    for call_id in report.calls_purged:
+        typer.echo(f"  {call_id}")
+
+
+def _instant(text: str, settings: Settings) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 date or time, e.g. 2026-06-01"
+        ) from None
+    return (value if value.tzinfo else value.replace(tzinfo=settings.zone)).astimezone(UTC)
+
+
 @app.command("scheduler")
 def run_scheduler() -> None:
     """Run the recurring jobs alone (poll and sweep the incoming bucket) until stopped."""

@@ -39,20 +39,36 @@ def call_prefix(call_id: str) -> str:
 class PurgeReport:
     """What one purge run erased and what it had to leave."""
 
-    calls_purged: list[str] = field(default_factory=list)
+    calls_purged: list[str] = field(default_factory=list)  # with dry_run: would be purged
     objects_deleted: int = 0
     quarantine_purged: int = 0
     held: int = 0  # past the deadline, kept by an active hold
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "calls": self.calls_purged,
+            "objects_deleted": self.objects_deleted,
+            "quarantined_items": self.quarantine_purged,
+            "held_past_deadline": self.held,
+        }
 
 
 def purge(
-    storage: Storage, *, now: datetime, lookahead_s: float = 0.0, batch: int = 200
+    storage: Storage,
+    *,
+    now: datetime,
+    lookahead_s: float = 0.0,
+    batch: int = 200,
+    dry_run: bool = False,
 ) -> PurgeReport:
     """Erase every call and quarantined item whose deadline falls before ``now + lookahead_s``.
 
     Args:
         lookahead_s: The time until the next run, so nothing outlives its deadline between runs.
         batch: Calls whose rows are deleted in one transaction.
+        dry_run: Report what would go; delete nothing.
 
     Raises:
         ObjectStoreError: S3 failed; calls whose objects could not be deleted keep their rows.
@@ -60,6 +76,13 @@ def purge(
     settings = storage.settings
     expired_from = now + timedelta(seconds=lookahead_s) - timedelta(days=settings.retention_days)
     due, held = _due_calls(storage, expired_from)
+    if dry_run:
+        return PurgeReport(
+            calls_purged=[call.id for call in due],
+            quarantine_purged=len(_due_quarantine(storage, expired_from)),
+            held=held,
+            dry_run=True,
+        )
     purged: list[str] = []
     objects = 0
     for start in range(0, len(due), batch):
@@ -106,9 +129,7 @@ def _due_calls(storage: Storage, expired_from: datetime) -> tuple[list[Call], in
 def _purge_quarantine(storage: Storage, expired_from: datetime) -> tuple[int, int]:
     """Rejected input obeys the same limit, counted from its start (or, unknown, its arrival)."""
     bucket = storage.settings.bucket_quarantine
-    started = sa.func.coalesce(col(QuarantineItem.started_at), col(QuarantineItem.received_at))
-    with storage.catalogue.session() as session:
-        items = list(session.exec(select(QuarantineItem).where(started <= expired_from)))
+    items = _due_quarantine(storage, expired_from)
     if not items:
         return 0, 0
     deleted = storage.objects.delete_many(
@@ -119,3 +140,9 @@ def _purge_quarantine(storage: Storage, expired_from: datetime) -> tuple[int, in
             sa.delete(QuarantineItem).where(col(QuarantineItem.id).in_([i.id for i in items]))
         )
     return len(items), deleted
+
+
+def _due_quarantine(storage: Storage, expired_from: datetime) -> list[QuarantineItem]:
+    started = sa.func.coalesce(col(QuarantineItem.started_at), col(QuarantineItem.received_at))
+    with storage.catalogue.session() as session:
+        return list(session.exec(select(QuarantineItem).where(started <= expired_from)))

@@ -215,3 +215,46 @@ def test_a_purge_of_nothing_is_harmless(storage: Storage):
     assert (report.calls_purged, report.objects_deleted, report.quarantine_purged) == ([], 0, 0)
     with storage.catalogue.session() as session:
         assert session.exec(select(sa.func.count()).select_from(Job)).one() == 0
+
+
+def test_callrec_purge_dry_run_lists_without_deleting_and_purge_erases(
+    storage: Storage, tmp_path: Path
+):
+    import json
+    import subprocess
+    import sys
+
+    from tests.stores import callrec_env
+
+    real_now = datetime.now(UTC)
+    old = ingest_at(storage, tmp_path, "old", real_now - 181 * DAY)
+    young = ingest_at(storage, tmp_path, "young", real_now - 175 * DAY)
+    callrec = str(Path(sys.executable).parent / "callrec")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [callrec, "purge", *args],
+            env=callrec_env(storage),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    dry = json.loads(run("--dry-run", "--json").stdout)
+    assert dry["dry_run"] and dry["calls"] == [old.id]
+    assert versions(storage, old.id), "a dry run deletes nothing"
+    later = (real_now + 10 * DAY).date().isoformat()
+    assert sorted(
+        json.loads(run("--dry-run", "--as-of", later, "--json").stdout)["calls"]
+    ) == sorted([old.id, young.id])
+    refused = run("--as-of", later)
+    assert (
+        refused.returncode == 2
+        and refused.stderr.count("\n") == 1
+        and "--dry-run" in refused.stderr
+    )
+
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("erased 1 calls") and old.id in done.stdout
+    assert versions(storage, old.id) == [] and versions(storage, young.id)
