@@ -281,6 +281,29 @@ def _instant(text: str, settings: Settings) -> datetime:
     return (value if value.tzinfo else value.replace(tzinfo=settings.zone)).astimezone(UTC)
 
 
+@app.command("verify")
+def verify_storage(as_json: JsonFlag = False) -> None:
+    """Check every bucket (all versions) against the catalogue and the retention deadline;
+    exits 1 if anything is wrong."""
+    from storage.verify import verify
+
+    with open_storage(_settings()) as storage:
+        report = verify(storage, now=datetime.now(UTC))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        typer.echo("verify: ok" if report.ok else "verify: PROBLEMS FOUND")
+        for label, items in (
+            ("object without a catalogued call", report.orphan_objects),
+            ("call whose original is missing", report.missing_objects),
+            ("past its deadline, not held", report.past_deadline),
+        ):
+            for item in items:
+                typer.echo(f"  {label}: {item}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("scheduler")
 def run_scheduler() -> None:
     """Run the recurring jobs alone (poll and sweep the incoming bucket) until stopped."""
