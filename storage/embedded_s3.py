@@ -267,17 +267,19 @@ class EmbeddedS3:
         )
 
     def _stop(self, pid: int) -> None:
-        """SIGTERM, then SIGKILL after a grace period; waits until the process is gone."""
+        """SIGTERM, then SIGKILL after a grace period; returns once the process has exited."""
+        if not _is_weed(pid):
+            return  # already gone, or the pid now belongs to someone else
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + _STOP_GRACE_S
-        while _is_weed(pid) and time.monotonic() < deadline:
+        while not _exited(pid) and time.monotonic() < deadline:
             self._reap(pid)
             time.sleep(0.1)
-        if _is_weed(pid):
+        if not _exited(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            while _is_weed(pid):
+            while not _exited(pid):
                 self._reap(pid)
                 time.sleep(0.05)
         self._reap(pid)
@@ -309,6 +311,17 @@ def _is_weed(pid: int) -> bool:
         return False
     state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
     return state != "Z" and b"weed" in cmdline
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` has finished exiting (gone, or a zombie). Not ``_is_weed``: a process
+    that is still tearing down has already lost its command line."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
+    return state in ("Z", "X")
 
 
 def _alive(pids: list[int]) -> list[int]:
