@@ -36,6 +36,7 @@ from urllib3 import PoolManager, Timeout
 from urllib3.exceptions import HTTPError
 
 from errors import CallrecError
+from storage.scratch import process_alive
 
 # Every port weed mini opens, set explicitly so nothing falls back to a fixed default port.
 _PORT_FLAGS = (
@@ -116,7 +117,7 @@ class EmbeddedS3:
                 access_key=credentials["access_key"],
                 secret_key=credentials["secret_key"],
             )
-            state["clients"] = sorted({*_alive(state["clients"]), os.getpid()})
+            state["clients"] = sorted({*filter(process_alive, state["clients"]), os.getpid()})
             self._write_state(state)
         self._endpoint = endpoint
         return endpoint
@@ -130,7 +131,9 @@ class EmbeddedS3:
             state = self._read_state()
             if state is None:
                 return
-            state["clients"] = [pid for pid in _alive(state["clients"]) if pid != os.getpid()]
+            state["clients"] = [
+                p for p in state["clients"] if p != os.getpid() and process_alive(p)
+            ]
             if state["clients"]:
                 self._write_state(state)
                 return
@@ -322,19 +325,6 @@ def _exited(pid: int) -> bool:
         return True
     state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
     return state in ("Z", "X")
-
-
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            pass
-        alive.append(pid)
-    return alive
 
 
 def _free_ports(count: int) -> list[int]:

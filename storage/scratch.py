@@ -37,13 +37,14 @@ def remove_dead_scratch(settings: Settings) -> int:
     removed = 0
     for folder in scratch_root(settings).iterdir():
         parts = folder.name.split("-")
-        if len(parts) >= 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+        if len(parts) >= 3 and parts[1].isdigit() and not process_alive(int(parts[1])):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours or another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
