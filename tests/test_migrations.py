@@ -143,6 +143,26 @@ SEED_ROWS["0002"] = [
 ]
 
 
+SEED_ROWS["0003"] = [
+    *SEED_ROWS["0002"],
+    (
+        "transcripts",
+        {
+            "call_id": "call-1",
+            "model": "whisper-base",
+            "options": {},
+            "layout": "stereo",
+            "language": "nl",
+            "expected_language": "nl",
+            "language_mismatch": False,
+            "language_probability": 1.0,
+            "metrics": {"talk_s": {"agent": 6.0}},
+            "created_at": STARTED,
+        },
+    ),
+]
+
+
 def _bind(key: str, value: Any) -> sa.BindParameter[Any]:
     if isinstance(value, datetime):
         return sa.bindparam(key, value, type_=UTCDateTime())

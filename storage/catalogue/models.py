@@ -28,10 +28,14 @@ __all__ = [
     "CallState",
     "CatalogueModel",
     "Checkpoint",
+    "Export",
+    "ExportCall",
     "Hold",
     "Job",
+    "JobLock",
     "JobState",
     "QuarantineItem",
+    "ScheduledRun",
     "Segment",
     "Speaker",
     "Tombstone",
@@ -256,3 +260,59 @@ class Checkpoint(CatalogueModel, table=True):
     name: str = Field(primary_key=True, max_length=128)
     value: str | None = Field(default=None, sa_type=sa.Text)
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class Export(CatalogueModel, table=True):
+    """A zip of calls handed out (an access request, a dispute). It holds personal data, so it
+    expires soon (``expires_at``) and goes with the first of its calls the purge erases."""
+
+    __tablename__ = "exports"
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=32, description="customer (access request) or call")
+    object_key: str = Field(description="In the exports bucket.")
+    reason: str = Field(sa_type=sa.Text)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class ExportCall(CatalogueModel, table=True):
+    """Which calls an export holds. ``RESTRICT``, not cascade: a call cannot be deleted while an
+    export still holds its audio, so the purge has to erase the export first."""
+
+    __tablename__ = "export_calls"
+
+    export_id: str = Field(
+        primary_key=True, foreign_key="exports.id", ondelete="CASCADE", max_length=64
+    )
+    call_id: str = Field(
+        primary_key=True, foreign_key="calls.id", ondelete="RESTRICT", index=True, max_length=128
+    )
+
+
+class JobLock(CatalogueModel, table=True):
+    """A lease on a recurring job, so it never runs twice at once, also across processes and
+    machines. A holder that dies stops renewing and the lease runs out."""
+
+    __tablename__ = "job_locks"
+
+    name: str = Field(primary_key=True, max_length=64)
+    owner: str = Field(max_length=128)
+    acquired_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ScheduledRun(CatalogueModel, table=True):
+    """The last run of each recurring job: when it started and finished, whether it worked, and
+    its figures (the verify result shown in status); ``finished_at`` drives catch-up at start."""
+
+    __tablename__ = "scheduled_runs"
+
+    job: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ok: bool | None = None
+    result: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    owner: str = Field(max_length=128)
