@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from errors import CallrecError
-from storage.catalogue import Call, Segment, Tombstone, Transcript
+from storage.catalogue import Call, CallState, Segment, Tombstone, Transcript
 from storage.connect import Storage
 from storage.retention import days_left
 
@@ -42,7 +42,8 @@ def recent_calls(storage: Storage, *, now: datetime, limit: int = 50) -> list[Ca
     """The newest calls first, each with the whole days left before it is erased."""
     retention = storage.settings.retention_days
     with storage.catalogue.session() as session:
-        calls = session.exec(select(Call).order_by(col(Call.started_at).desc()).limit(limit)).all()
+        visible = select(Call).where(Call.state != CallState.ERASING)
+        calls = session.exec(visible.order_by(col(Call.started_at).desc()).limit(limit)).all()
     return [
         CallRow(
             call_id=call.id,
@@ -126,6 +127,10 @@ def call_detail(storage: Storage, call_id: str, *, now: datetime) -> CallDetail:
                     hint="nothing of it is kept",
                 )
             raise CallNotFoundError(f"no call {call_id}", hint="list calls with `callrec calls`")
+        if call.state == CallState.ERASING:
+            raise CallNotFoundError(
+                f"call {call_id} is being erased", hint="the purge finishes it on its next run"
+            )
         transcript = session.get(Transcript, call_id)
         rows = session.exec(
             select(Segment).where(Segment.call_id == call_id).order_by(col(Segment.start_s))

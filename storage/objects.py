@@ -146,6 +146,10 @@ class ObjectStore:
                 hint="start callrec once with this configuration to create it",
             )
 
+    def bucket_names(self) -> list[str]:
+        """Every bucket on the server our keys can see (for the purge registry's coverage)."""
+        return sorted(b.name for b in self._call(self._client.list_buckets))
+
     def versioning_enabled(self, bucket: str) -> bool:
         config = self._call(lambda: self._client.get_bucket_versioning(bucket), bucket=bucket)
         return config.status == ENABLED

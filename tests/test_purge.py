@@ -13,9 +13,26 @@ from sqlmodel import select
 from ingest.backfill import LocalRecording, upload_and_ingest
 from ingest.pipeline import IngestOptions, Outcome
 from storage.calls import CallNotFoundError, call_detail
-from storage.catalogue import Call, Hold, Job, QuarantineItem, Segment, Tombstone, metadata
+from storage.catalogue import (
+    Call,
+    CallState,
+    Hold,
+    Job,
+    QuarantineItem,
+    Segment,
+    Tombstone,
+    metadata,
+)
 from storage.connect import Storage
-from storage.purge import CALL_TABLES, KEPT_AFTER_PURGE, call_prefix, purge
+from storage.purge import (
+    CALL_DATA_BUCKETS,
+    CALL_DATA_TABLES,
+    KEPT_AFTER_PURGE,
+    NO_CALL_DATA,
+    NO_CALL_DATA_BUCKETS,
+    call_prefix,
+    purge,
+)
 from tests.audio_files import make_recording
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -62,15 +79,21 @@ def versions(storage: Storage, call_id: str) -> list[str]:
 
 
 def rows_of(storage: Storage, call_id: str) -> dict[str, int]:
+    """Rows mentioning ``call_id`` in every table of the live schema, kept records aside."""
+    counts = {}
     with storage.catalogue.session() as session:
-        return {
-            model.__tablename__: len(
-                session.exec(select(model).where(model.call_id == call_id)).all()
-            )  # type: ignore[attr-defined]
-            if model is not Call
-            else int(session.get(Call, call_id) is not None)
-            for model in CALL_TABLES
-        }
+        inspector = sa.inspect(session.connection())
+        for table in inspector.get_table_names():
+            if table in KEPT_AFTER_PURGE:
+                continue
+            columns = {c["name"] for c in inspector.get_columns(table)}
+            column = "call_id" if "call_id" in columns else "id" if table == "calls" else None
+            if column is not None:
+                counts[table] = session.execute(
+                    sa.text(f"SELECT count(*) FROM {table} WHERE {column} = :id"), {"id": call_id}
+                ).scalar_one()
+    assert {"calls", "jobs", "segments", "transcripts", "holds", "export_calls"} <= set(counts)
+    return counts
 
 
 @pytest.mark.parametrize(
@@ -111,6 +134,7 @@ def test_purge_erases_calls_at_or_past_their_deadline_and_keeps_younger_ones(
             "segments": 1,
             "transcripts": 0,
             "holds": 0,
+            "export_calls": 0,
         }
 
 
@@ -190,24 +214,42 @@ def test_quarantined_input_is_erased_at_its_deadline_too(storage: Storage, tmp_p
         assert [i.object_key for i in session.exec(select(QuarantineItem))] == [q + "young.wav"]
 
 
-def test_every_table_that_refers_to_a_call_is_covered_by_the_purge():
-    """Structural: a new table with a call reference must be added to CALL_TABLES (and cascade
-    from calls.id) or be one of the records kept on purpose."""
-    covered = {model.__tablename__ for model in CALL_TABLES}  # type: ignore[attr-defined]
-    for table in metadata.tables.values():
-        refers = "call_id" in table.columns or any(
-            fk.column.table.name == "calls" for fk in table.foreign_keys
-        )
-        if not refers or table.name in KEPT_AFTER_PURGE:
-            continue
-        assert table.name in covered, (
-            f"table {table.name} refers to calls but the purge does not cover it"
-        )
-        for fk in table.foreign_keys:
-            if fk.column.table.name == "calls":
-                assert fk.ondelete == "CASCADE", (
-                    f"{table.name}.{fk.parent.name} must cascade from calls"
+def test_every_table_of_the_live_schema_is_in_the_purge_registry(storage: Storage):
+    """Structural: a new table must be classified (call data, kept record, or no call data);
+    one that refers to calls must be call data or a kept record, and its foreign key must
+    cascade (or, for an export's list of calls, restrict so the export is erased first)."""
+    registry = CALL_DATA_TABLES | KEPT_AFTER_PURGE | NO_CALL_DATA
+    with storage.catalogue.session() as session:
+        inspector = sa.inspect(session.connection())
+        for table in inspector.get_table_names():
+            assert table in registry, f"table {table} is not in the purge registry (purge.py)"
+            columns = {c["name"] for c in inspector.get_columns(table)}
+            keys = inspector.get_foreign_keys(table)
+            refers = "call_id" in columns or any(k["referred_table"] == "calls" for k in keys)
+            if refers:
+                assert table in CALL_DATA_TABLES | KEPT_AFTER_PURGE, (
+                    f"table {table} refers to calls but the purge does not cover it"
                 )
+            for key in keys:
+                if key["referred_table"] == "calls":
+                    expected = "RESTRICT" if table == "export_calls" else "CASCADE"
+                    assert (key["options"].get("ondelete") or "").upper() == expected, table
+    assert set(metadata.tables) <= set(registry)
+
+
+def test_every_bucket_on_the_server_is_in_the_purge_registry(tmp_path: Path):
+    """Structural, against a fresh installation's own server: every bucket callrec creates is
+    named in the registry, so a new bucket cannot escape the purge."""
+    from settings import BucketNames, load_settings
+    from storage.connect import open_storage
+
+    assert set(CALL_DATA_BUCKETS) == set(BucketNames.__dataclass_fields__)
+    settings = load_settings(data_dir=tmp_path / "fresh", s3_endpoint=None, database_url=None)
+    with open_storage(settings) as fresh:
+        names = fresh.objects.bucket_names()
+    by_name = {getattr(settings.buckets, role): role for role in CALL_DATA_BUCKETS}
+    for name in names:
+        assert name in by_name or name in NO_CALL_DATA_BUCKETS, f"bucket {name} not in registry"
 
 
 def test_a_purge_of_nothing_is_harmless(storage: Storage):
@@ -258,3 +300,102 @@ def test_callrec_purge_dry_run_lists_without_deleting_and_purge_erases(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("erased 1 calls") and old.id in done.stdout
     assert versions(storage, old.id) == [] and versions(storage, young.id)
+
+
+def test_a_purge_writes_one_audit_event_per_erased_call(storage: Storage, tmp_path: Path):
+    from storage.audit import events
+
+    old = ingest_at(storage, tmp_path, "audited", NOW - 200 * DAY)
+    purge(storage, now=NOW)
+    with storage.catalogue.session() as session:
+        [event] = events(session, call_id=old.id)
+    assert (event.actor, event.action, event.at) == ("scheduler", "purge", NOW)
+    assert event.details == {"why": "retention period ended"}
+
+
+def test_an_erasure_killed_after_marking_hides_the_call_and_the_next_purge_finishes_it(
+    storage: Storage, tmp_path: Path
+):
+    """The state a crash between marking and deleting leaves: the call is hidden at once,
+    also when it is young (an erasure request), and the next purge run erases it."""
+    from storage.calls import recent_calls
+
+    young = ingest_at(storage, tmp_path, "marked", NOW - 3 * DAY)
+    with storage.catalogue.session() as session:
+        session.get_one(Call, young.id).state = CallState.ERASING
+    assert young.id not in [row.call_id for row in recent_calls(storage, now=NOW)]
+    with pytest.raises(CallNotFoundError, match="is being erased"):
+        call_detail(storage, young.id, now=NOW)
+
+    assert purge(storage, now=NOW).calls_purged == [young.id]
+    assert versions(storage, young.id) == []
+    assert set(rows_of(storage, young.id).values()) == {0}
+    with storage.catalogue.session() as session:
+        assert (
+            session.get_one(Tombstone, young.id).reason == "erasure finished after an interruption"
+        )
+
+
+def test_an_export_holding_a_purged_call_goes_with_it(storage: Storage, tmp_path: Path):
+    from storage.catalogue import Export, ExportCall
+    from storage.purge import export_prefix
+
+    old = ingest_at(storage, tmp_path, "exported", NOW - 181 * DAY)
+    young = ingest_at(storage, tmp_path, "kept", NOW - 10 * DAY)
+    export_id = f"exp-{uuid.uuid4().hex[:8]}"
+    bucket = storage.settings.bucket_exports
+    storage.objects.put(bucket, export_prefix(export_id) + "calls.zip", b"zip with both calls")
+    with storage.catalogue.session() as session:
+        session.add(
+            Export(
+                id=export_id, kind="call", object_key=export_prefix(export_id) + "calls.zip",
+                reason="dispute", created_by="t", expires_at=NOW + DAY,
+            )
+        )  # fmt: skip
+        session.flush()
+        session.add_all([ExportCall(export_id=export_id, call_id=c.id) for c in (old, young)])
+
+    assert purge(storage, now=NOW).calls_purged == [old.id]
+    assert list(storage.objects.list_versions(bucket, prefix=export_prefix(export_id))) == []
+    with storage.catalogue.session() as session:
+        assert session.get(Export, export_id) is None
+        assert session.exec(select(ExportCall)).all() == []
+        assert session.get(Call, young.id) is not None  # the other call stays
+
+
+def test_incoming_leftovers_older_than_the_retention_period_are_erased(storage: Storage):
+    """Nothing in incoming is older than the moment it was written; judged from a time when the
+    fresh upload is past the period, it goes, and before that it stays."""
+    bucket = storage.settings.bucket_incoming
+    key = f"stuck-{uuid.uuid4().hex[:8]}/never-ingested.wav"
+    storage.objects.put(bucket, key, b"a file nobody ingested")
+    written = storage.objects.stat(bucket, key).last_modified
+    assert written is not None
+    assert purge(storage, now=written + 179 * DAY, dry_run=True).incoming_purged == 0
+    assert storage.objects.exists(bucket, key)
+    report = purge(storage, now=written + 180 * DAY + timedelta(seconds=1))
+    assert report.incoming_purged >= 1
+    assert not list(storage.objects.list_versions(bucket, prefix=key))
+
+
+def test_an_s3_outage_delays_the_purge_and_never_tombstones_a_call_with_objects(
+    storage: Storage, tmp_path: Path
+):
+    from storage.embedded_s3 import S3Endpoint
+    from storage.objects import ObjectStore, ObjectStoreError, RetryPolicy
+
+    old = ingest_at(storage, tmp_path, "outage", NOW - 181 * DAY)
+    dead = S3Endpoint(endpoint="127.0.0.1:9", access_key="k", secret_key="s", secure=False)
+    broken = Storage(
+        settings=storage.settings,
+        objects=ObjectStore(dead, retry=RetryPolicy(attempts=1)),
+        catalogue=storage.catalogue,
+    )
+    with pytest.raises(ObjectStoreError):
+        purge(broken, now=NOW)
+    assert len(versions(storage, old.id)) == 2
+    with storage.catalogue.session() as session:
+        assert session.get(Tombstone, old.id) is None
+        assert session.get_one(Call, old.id).state == CallState.ERASING  # hidden, not deleted
+    assert purge(storage, now=NOW).calls_purged == [old.id]
+    assert versions(storage, old.id) == []

@@ -65,6 +65,7 @@ class CallState(StrEnum):
     TRANSCRIBING = "transcribing"
     TRANSCRIBED = "transcribed"
     FAILED = "failed"
+    ERASING = "erasing"  # its objects are being deleted; hidden everywhere, finished by the purge
 
 
 class JobState(StrEnum):
