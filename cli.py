@@ -66,13 +66,32 @@ def status(as_json: JsonFlag = False) -> None:
     typer.echo("calls:     " + _counts(report["calls"]["by_state"]))
     typer.echo("jobs:      " + _counts(report["jobs"]["by_state"]))
     typer.echo(
-        f"quarantine: {report['quarantine']}   holds: {report['holds']}   "
+        f"quarantine: {report['quarantine']}   holds: {report['holds']} "
+        f"({len(report['holds_due_for_review'])} due for review)   "
         f"oldest call: {report['oldest_call_age_days']} days"
     )
+    for hold in report["holds_due_for_review"]:
+        review = datetime.fromisoformat(hold["review_at"]).astimezone(settings.zone)
+        typer.echo(f"  hold on {hold['call_id']} due for review since {review:%Y-%m-%d %H:%M %Z}")
     for item in report["quarantine_recent"]:
         typer.echo(f"  quarantined {item['source_key']}: {item['reason']}")
     for job in report["failed_jobs"]:
         typer.echo(f"  failed job {job['job']} (call {job['call_id']}): {job['error']}")
+    _echo_scheduled_runs(report["scheduled_runs"])
+
+
+def _echo_scheduled_runs(runs: dict[str, Any]) -> None:
+    """The verify verdict, and an alarm for every job whose last run failed."""
+    checked = runs.get("verify")
+    if checked is None or checked["ok"] is None:
+        typer.echo("verify:    not run by the scheduler yet (it runs daily)")
+    elif checked["ok"]:
+        verdict = "ok" if checked["result"].get("ok") else "PROBLEMS FOUND (`callrec verify`)"
+        typer.echo(f"verify:    {verdict} at {checked['finished_at']}")
+    for job, run in runs.items():
+        if run["ok"] is False:
+            failed = f"the last {job} run failed at {run['finished_at']}"
+            typer.echo(f"  ALARM: {failed}: {run['error']}")
 
 
 def _number(value: Any) -> str:
@@ -300,8 +319,152 @@ def verify_storage(as_json: JsonFlag = False) -> None:
         ):
             for item in items:
                 typer.echo(f"  {label}: {item}")
+        if report.backstop is not None and not report.backstop.ok:
+            found = f"{report.backstop.days} days" if report.backstop.present else "missing"
+            typer.echo(
+                f"  lifecycle backstop rule: {found}, expected {report.backstop.expected_days} "
+                "days (callrec sets it at start: does the S3 server support lifecycle rules?)"
+            )
     if not report.ok:
         raise typer.Exit(1)
+
+
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="Why, for the audit trail: a complaint or case number.")
+]
+
+
+@app.command("hold")
+def hold_call(
+    call_id: Annotated[str, typer.Argument(help="The call's id.")],
+    reason: ReasonOption,
+    review: Annotated[
+        str, typer.Option("--review", help="When to look at the hold again (ISO 8601 date).")
+    ],
+) -> None:
+    """Keep a call past its retention deadline (a dispute, a complaint) until released."""
+    from storage.audit import cli_actor
+    from storage.holds import place_hold
+
+    settings = _settings()
+    review_at = _instant(review, settings)
+    with open_storage(settings) as storage:
+        hold = place_hold(
+            storage,
+            call_id,
+            reason=reason,
+            review_at=review_at,
+            actor=cli_actor(),
+            now=datetime.now(UTC),
+        )
+    review_local = hold.review_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M %Z")
+    typer.echo(f"held {call_id} until released; review on {review_local}")
+
+
+@app.command("release")
+def release_call(
+    call_id: Annotated[str, typer.Argument(help="The call's id.")], reason: ReasonOption
+) -> None:
+    """End a call's hold: the purge erases it once its deadline has passed."""
+    from storage.audit import cli_actor
+    from storage.holds import release_hold
+
+    with open_storage(_settings()) as storage:
+        release_hold(storage, call_id, reason=reason, actor=cli_actor(), now=datetime.now(UTC))
+    typer.echo(f"released {call_id}")
+
+
+@app.command("holds")
+def list_holds(
+    due: Annotated[bool, typer.Option("--due", help="Only holds past their review date.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Active holds: call, since, by whom, review date and reason."""
+    from storage.holds import active_holds, holds_due_for_review
+
+    settings = _settings()
+    with open_storage(settings) as storage:
+        holds = holds_due_for_review(storage, datetime.now(UTC)) if due else active_holds(storage)
+    if as_json:
+        _print_json([hold.model_dump(mode="json", exclude={"id"}) for hold in holds])
+        return
+    width = max([len(hold.call_id) for hold in holds] + [4])
+    typer.echo(f"{'call':<{width}} {'since':<10} {'review':<10} {'by':<24} reason")
+    for hold in holds:
+        since, review = (
+            t.astimezone(settings.zone).strftime("%Y-%m-%d")
+            for t in (hold.created_at, hold.review_at)
+        )
+        typer.echo(
+            f"{hold.call_id:<{width}} {since:<10} {review:<10} {hold.created_by:<24} {hold.reason}"
+        )
+
+
+CustomerOption = Annotated[
+    str,
+    typer.Option(
+        "--customer", help="The customer's phone number, national (0612345678) or +31612345678."
+    ),
+]
+
+
+@app.command("export")
+def export_customer_data(
+    customer: CustomerOption,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the audit trail: a ticket number, no names.")
+    ] = "access request",
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer an access request: every call of a customer in one zip behind a link that expires."""
+    from storage.audit import cli_actor
+    from storage.subject_requests import export_customer
+
+    settings = _settings()
+    with open_storage(settings) as storage:
+        result = export_customer(
+            storage, customer, actor=cli_actor(), reason=reason, now=datetime.now(UTC)
+        )
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    expires = result.expires_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M %Z")
+    typer.echo(
+        f"export {result.export_id}: {result.calls} calls, {result.size_bytes / 1e6:.1f} MB, "
+        f"deleted with its link on {expires}"
+    )
+    typer.echo(result.url)
+
+
+@app.command("erase")
+def erase_customer_data(
+    customer: CustomerOption,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the tombstones and the audit trail.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Erase without asking first.")] = False,
+) -> None:
+    """Answer an erasure request: erase every call of a customer now (refused while one is held)."""
+    from storage.audit import cli_actor
+    from storage.subject_requests import customer_calls, erase_customer
+
+    if not yes and not sys.stdin.isatty():
+        raise CallrecError(
+            "erase asks for confirmation and there is no terminal to ask on",
+            hint="pass --yes to erase without asking",
+        )
+    with open_storage(_settings()) as storage:
+        if not yes:
+            count = len(customer_calls(storage, customer, include_erasing=True))
+            if not typer.confirm(f"Erase all {count} calls of this customer now, for good?"):
+                typer.echo("nothing erased")
+                raise typer.Exit(1)
+        erased = erase_customer(
+            storage, customer, reason=reason, actor=cli_actor(), now=datetime.now(UTC)
+        )
+    typer.echo(f"erased {len(erased)} calls of the customer")
+    for call_id in erased:
+        typer.echo(f"  {call_id}")
 
 
 @app.command("scheduler")

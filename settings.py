@@ -134,6 +134,25 @@ class Settings(BaseSettings):
         description="Seconds between purges (at most hourly); each erases what would pass its "
         "deadline before the next.",
     )
+    lifecycle_backstop_days: int = Field(
+        default=3,
+        ge=1,
+        description="Days after the retention period at which the recordings bucket's own "
+        "lifecycle rule expires a call's objects that are not held, should the purge stop.",
+    )
+    verify_interval_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Seconds between verifications of every bucket against the catalogue and the "
+        "deadline (daily); the last result shows in `callrec status`.",
+    )
+    export_ttl_s: int = Field(
+        default=604800,
+        gt=0,
+        le=604800,
+        description="Seconds an export (an access request's zip) and its download link live "
+        "before both are deleted; at most 7 days, the longest an S3 link can be valid.",
+    )
     device: Literal["cpu", "cuda"] = Field(
         default="cpu", description="Where the worker runs the model: cpu (int8) or cuda (float16)."
     )

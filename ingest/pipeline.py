@@ -31,6 +31,7 @@ from ingest.metadata import (
     started_at_of,
 )
 from ingest.quarantine import quarantine
+from storage.backstop import STANDARD_TAGS
 from storage.catalogue import AgentChannel, Call, Job, Tombstone
 from storage.connect import Storage
 from storage.objects import SHA256_META, ObjectInfo, ObjectNotFoundError, sha256_of
@@ -277,7 +278,12 @@ def _store_original(
     except ObjectNotFoundError:
         pass
     storage.objects.put(
-        bucket, target, local, metadata={"call_id": meta.call_id}, content_type=_content_type(key)
+        bucket,
+        target,
+        local,
+        metadata={"call_id": meta.call_id},
+        content_type=_content_type(key),
+        tags=STANDARD_TAGS,
     )
     return target
 
@@ -299,6 +305,7 @@ def _store_rendition(
             rendition.path,
             metadata={"call_id": meta.call_id},
             content_type=rendition.content_type,
+            tags=STANDARD_TAGS,
         )
     return target
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from errors import CallrecError
 from storage.catalogue import Call, CallState, Segment, Tombstone, Transcript
@@ -110,6 +110,30 @@ class CallDetail:
         }
 
 
+def require_call(session: Session, call_id: str) -> Call:
+    """The call ``call_id``, for anything that acts on one call (show, hold, release).
+
+    Raises:
+        CallNotFoundError: No such call (with the date and reason if it was erased), or it is
+            being erased.
+    """
+    call = session.get(Call, call_id)
+    if call is None:
+        tombstone = session.get(Tombstone, call_id)
+        if tombstone is not None:
+            raise CallNotFoundError(
+                f"call {call_id} was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC "
+                f"({tombstone.reason})",
+                hint="nothing of it is kept",
+            )
+        raise CallNotFoundError(f"no call {call_id}", hint="list calls with `callrec calls`")
+    if call.state == CallState.ERASING:
+        raise CallNotFoundError(
+            f"call {call_id} is being erased", hint="the purge finishes it on its next run"
+        )
+    return call
+
+
 def call_detail(storage: Storage, call_id: str, *, now: datetime) -> CallDetail:
     """Everything stored about one call.
 
@@ -117,20 +141,7 @@ def call_detail(storage: Storage, call_id: str, *, now: datetime) -> CallDetail:
         CallNotFoundError: No such call (with the date and reason if it was erased).
     """
     with storage.catalogue.session() as session:
-        call = session.get(Call, call_id)
-        if call is None:
-            tombstone = session.get(Tombstone, call_id)
-            if tombstone is not None:
-                raise CallNotFoundError(
-                    f"call {call_id} was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC "
-                    f"({tombstone.reason})",
-                    hint="nothing of it is kept",
-                )
-            raise CallNotFoundError(f"no call {call_id}", hint="list calls with `callrec calls`")
-        if call.state == CallState.ERASING:
-            raise CallNotFoundError(
-                f"call {call_id} is being erased", hint="the purge finishes it on its next run"
-            )
+        call = require_call(session, call_id)
         transcript = session.get(Transcript, call_id)
         rows = session.exec(
             select(Segment).where(Segment.call_id == call_id).order_by(col(Segment.start_s))

@@ -7,13 +7,16 @@ reused or started (and released on exit), buckets exist, and the catalogue schem
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from settings import Settings
 from storage.catalogue import Catalogue
 from storage.embedded_s3 import EmbeddedS3, S3Endpoint
-from storage.objects import ObjectStore
+from storage.objects import ObjectStore, ObjectStoreError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,4 +65,17 @@ def open_storage(settings: Settings) -> Iterator[Storage]:
         objects.ensure_buckets(settings.buckets)
         catalogue = Catalogue.open(settings.catalogue_url)
         stack.callback(catalogue.close)
-        yield Storage(settings=settings, objects=objects, catalogue=catalogue)
+        storage = Storage(settings=settings, objects=objects, catalogue=catalogue)
+        _ensure_backstop(storage)
+        yield storage
+
+
+def _ensure_backstop(storage: Storage) -> None:
+    """The lifecycle backstop is a net under the purge, not the purge: a server without
+    lifecycle rules is logged (and `callrec verify` reports the rule missing), not fatal."""
+    from storage.backstop import ensure_backstop  # it needs Storage: imported here, no cycle
+
+    try:
+        ensure_backstop(storage)
+    except ObjectStoreError as exc:
+        log.warning("lifecycle backstop not set: %s", exc)

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from minio import Minio
-from minio.commonconfig import CopySource
+from minio.commonconfig import AndOperator, CopySource, Filter, Tags
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, NoncurrentVersionExpiration, Rule
 from minio.versioningconfig import ENABLED, VersioningConfig
 from urllib3 import PoolManager, Retry, Timeout
 from urllib3.exceptions import HTTPError
@@ -37,6 +38,12 @@ SHA256_META = "sha256"
 _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "ResourceNotFound"}
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
+# A server that lacks a feature (object lock, lifecycle) answers with one of these.
+_UNSUPPORTED_CODES = {"NotImplemented", "MethodNotAllowed"}
+_NO_LOCK_CODES = _UNSUPPORTED_CODES | {"ObjectLockConfigurationNotFoundError"}
+# Asked for the legal hold of a version that never had one (SeaweedFS; minio-py maps only
+# NoSuchObjectLockConfiguration to "off").
+_NO_LEGAL_HOLD_CODES = {"NoSuchObjectLegalHold"}
 _MAX_PRESIGN_S = 7 * 24 * 3600
 _BATCH = 1000  # S3's DeleteObjects limit
 
@@ -62,6 +69,11 @@ class ObjectStoreAuthError(ObjectStoreError):
 
 class ObjectStoreUnavailableError(ObjectStoreError):
     """The server could not be reached or kept failing after retries."""
+
+
+class ObjectLockedError(ObjectStoreError):
+    """The server refused to delete versions (AccessDenied per object): a legal hold or
+    object-lock retention protects them, so a purge must say so rather than skip them."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +137,19 @@ class ObjectStore:
 
     def ensure_buckets(self, buckets: BucketNames) -> None:
         """Create callrec's buckets if missing; the recordings bucket keeps versions so an
-        overwrite can never silently replace the evidence of a dispute."""
+        overwrite can never silently replace the evidence of a dispute.
+
+        A recordings bucket created here gets S3 object lock (which implies versioning), so a
+        disputed call's versions can carry a legal hold the server itself enforces. Object lock
+        can only be chosen when a bucket is made: an existing bucket is left as it is, and
+        :meth:`object_lock_enabled` tells the holds code what it can rely on.
+        """
         for bucket in buckets.all():
             if not self._call(partial(self._client.bucket_exists, bucket), bucket=bucket):
-                self._call(partial(self._client.make_bucket, bucket), bucket=bucket)
+                lock = bucket == buckets.recordings
+                self._call(
+                    partial(self._client.make_bucket, bucket, object_lock=lock), bucket=bucket
+                )
         self._call(
             lambda: self._client.set_bucket_versioning(
                 buckets.recordings, VersioningConfig(ENABLED)
@@ -154,6 +175,75 @@ class ObjectStore:
         config = self._call(lambda: self._client.get_bucket_versioning(bucket), bucket=bucket)
         return config.status == ENABLED
 
+    def object_lock_enabled(self, bucket: str) -> bool:
+        """True when ``bucket`` was made with S3 object lock, so its versions can carry legal
+        holds; a bucket or server without object lock is False, not an error."""
+
+        def probe() -> bool:
+            try:
+                self._client.get_object_lock_config(bucket)
+            except S3Error as exc:
+                if exc.code in _NO_LOCK_CODES:
+                    return False
+                raise
+            return True
+
+        return self._call(probe, bucket=bucket)
+
+    def set_expiry_rule(
+        self,
+        bucket: str,
+        *,
+        rule_id: str,
+        prefix: str,
+        days: int,
+        tag: tuple[str, str],
+        noncurrent_days: int,
+    ) -> None:
+        """Put the lifecycle rule ``rule_id``: current versions under ``prefix`` that carry
+        ``tag`` (key, value) expire ``days`` after they were written, and versions that are no
+        longer current ``noncurrent_days`` after that. The bucket's other rules are kept.
+
+        Raises:
+            ObjectStoreError: The server refused, e.g. it does not support lifecycle rules.
+        """
+        tags = Tags()
+        tags[tag[0]] = tag[1]
+        rule = Rule(
+            ENABLED,
+            rule_filter=Filter(and_operator=AndOperator(prefix, tags)),
+            rule_id=rule_id,
+            expiration=Expiration(days=days),
+            noncurrent_version_expiration=NoncurrentVersionExpiration(
+                noncurrent_days=noncurrent_days
+            ),
+        )
+
+        def apply() -> None:
+            current = self._client.get_bucket_lifecycle(bucket)
+            others = [r for r in (current.rules if current else []) if r.rule_id != rule_id]
+            self._client.set_bucket_lifecycle(bucket, LifecycleConfig([*others, rule]))
+
+        self._call(apply, bucket=bucket)
+
+    def expiry_rule(self, bucket: str, rule_id: str) -> int | None:
+        """The expiration days of the enabled lifecycle rule ``rule_id``; None when the bucket
+        has no such rule or the server does not support lifecycle rules."""
+
+        def read() -> int | None:
+            try:
+                config = self._client.get_bucket_lifecycle(bucket)
+            except S3Error as exc:
+                if exc.code in _UNSUPPORTED_CODES:
+                    return None
+                raise
+            for rule in config.rules if config else []:
+                if rule.rule_id == rule_id and rule.status == ENABLED and rule.expiration:
+                    return rule.expiration.days
+            return None
+
+        return self._call(read, bucket=bucket)
+
     # -- writing ---------------------------------------------------------------------------
 
     def put(
@@ -164,10 +254,12 @@ class ObjectStore:
         *,
         metadata: dict[str, str] | None = None,
         content_type: str = "application/octet-stream",
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store bytes or a file, with its sha256 in the object's user metadata.
 
-        The checksum travels with the object so anyone holding it can prove it is unaltered.
+        The checksum travels with the object so anyone holding it can prove it is unaltered;
+        ``tags`` are object tags, which (unlike metadata) lifecycle rules can select on.
 
         Returns:
             The stored object, with its version id when the bucket is versioned.
@@ -184,6 +276,7 @@ class ObjectStore:
                     size,
                     content_type=content_type,
                     metadata=meta,  # type: ignore[arg-type]
+                    tags=_object_tags(tags) if tags else None,
                 )
             return ObjectInfo(
                 bucket=bucket,
@@ -196,6 +289,26 @@ class ObjectStore:
             )
 
         return self._call(upload, bucket=bucket, key=key)
+
+    def set_tags(
+        self, bucket: str, key: str, tags: Mapping[str, str], *, version_id: str | None
+    ) -> None:
+        """Replace the object tags of one version (every version has its own tag set)."""
+        self._call(
+            lambda: self._client.set_object_tags(
+                bucket, key, _object_tags(tags), version_id=version_id
+            ),
+            bucket=bucket,
+            key=key,
+        )
+
+    def set_legal_hold(self, bucket: str, key: str, *, version_id: str | None, on: bool) -> None:
+        """Switch the S3 legal hold of one version: while it is on, the server refuses to
+        delete that version, whoever asks (the bucket must have object lock)."""
+        switch = (
+            self._client.enable_object_legal_hold if on else self._client.disable_object_legal_hold
+        )
+        self._call(lambda: switch(bucket, key, version_id=version_id), bucket=bucket, key=key)
 
     def copy(self, bucket: str, key: str, *, to_bucket: str, to_key: str) -> None:
         """Server-side copy, metadata included: quarantining a large recording moves no bytes
@@ -224,6 +337,28 @@ class ObjectStore:
             content_type=found.content_type or "",
             metadata=_user_metadata(found.metadata or {}),
         )
+
+    def tags(self, bucket: str, key: str, *, version_id: str | None = None) -> dict[str, str]:
+        """The object tags of one version ({} when it has none)."""
+        found = self._call(
+            lambda: self._client.get_object_tags(bucket, key, version_id=version_id),
+            bucket=bucket,
+            key=key,
+        )
+        return dict(found or {})
+
+    def legal_hold(self, bucket: str, key: str, *, version_id: str | None = None) -> bool:
+        """Whether one version is under an S3 legal hold (never set counts as off)."""
+
+        def read() -> bool:
+            try:
+                return self._client.is_object_legal_hold_enabled(bucket, key, version_id=version_id)
+            except S3Error as exc:
+                if exc.code in _NO_LEGAL_HOLD_CODES:
+                    return False
+                raise
+
+        return self._call(read, bucket=bucket, key=key)
 
     def exists(self, bucket: str, key: str) -> bool:
         try:
@@ -349,12 +484,19 @@ class ObjectStore:
             errors = list(self._iterate(self._client.remove_objects(bucket, batch), bucket=bucket))
             if errors:
                 first = errors[0]
+                message = (
+                    f"{len(errors)} of {len(batch)} deletes failed: {first.code} {first.message}"
+                )
+                where = {"endpoint": self.endpoint.url, "bucket": bucket, "key": first.name or ""}
+                if any(error.code == "AccessDenied" for error in errors):
+                    raise ObjectLockedError(
+                        message,
+                        **where,
+                        hint="a legal hold may protect these versions: `callrec release CALL_ID` "
+                        "clears one an interrupted release left behind; they are still there",
+                    )
                 raise ObjectStoreError(
-                    f"{len(errors)} of {len(batch)} deletes failed: {first.code} {first.message}",
-                    endpoint=self.endpoint.url,
-                    bucket=bucket,
-                    key=first.name or "",
-                    hint="retry; the objects that failed are still there",
+                    message, **where, hint="retry; the objects that failed are still there"
                 )
             removed += len(batch)
         return removed
@@ -420,6 +562,14 @@ def _is_transient(exc: Exception) -> bool:
     if isinstance(exc, S3Error):
         return exc.code in _TRANSIENT_CODES
     return True  # connection refused, reset, timeout: the server may be restarting
+
+
+def _object_tags(tags: Mapping[str, str]) -> Tags:
+    """minio's tag set; filled key by key, since only item assignment checks S3's limits."""
+    found = Tags.new_object_tags()
+    for key, value in tags.items():
+        found[key] = value
+    return found
 
 
 def _user_metadata(headers: object) -> dict[str, str]:

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from storage.catalogue import CatalogueSummary, Job, JobState, QuarantineItem
+from storage.catalogue import CatalogueSummary, Hold, Job, JobState, QuarantineItem, ScheduledRun
 from storage.connect import Storage
+from storage.holds import holds_due_for_review
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Status:
     summary: CatalogueSummary
     recent_quarantine: list[QuarantineItem]
     failed_jobs: list[Job]
+    holds_due: list[Hold]  # active holds past their review date
+    last_runs: list[ScheduledRun]  # the last run of each scheduled job
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,11 @@ class Status:
                 for job in self.failed_jobs
             ],
             "holds": self.summary.active_holds,
+            "holds_due_for_review": [
+                {"call_id": hold.call_id, "review_at": hold.review_at.isoformat()}
+                for hold in self.holds_due
+            ],
+            "scheduled_runs": {run.job: _run_dict(run) for run in self.last_runs},
             "oldest_call_age_days": round(self.summary.oldest_call_age_days, 1),
         }
 
@@ -70,6 +78,8 @@ def collect_status(storage: Storage, *, now: datetime, quarantine_limit: int = 2
         summary=storage.catalogue.summary(now),
         recent_quarantine=_recent_quarantine(storage, limit=quarantine_limit),
         failed_jobs=_failed_jobs(storage, limit=quarantine_limit),
+        holds_due=holds_due_for_review(storage, now),
+        last_runs=_last_runs(storage),
     )
 
 
@@ -83,3 +93,23 @@ def _failed_jobs(storage: Storage, *, limit: int) -> list[Job]:
     with storage.catalogue.session() as session:
         failed = select(Job).where(Job.state == JobState.FAILED)
         return list(session.exec(failed.order_by(col(Job.updated_at).desc()).limit(limit)))
+
+
+def _last_runs(storage: Storage) -> list[ScheduledRun]:
+    with storage.catalogue.session() as session:
+        return list(session.exec(select(ScheduledRun).order_by(col(ScheduledRun.job))))
+
+
+def _run_dict(run: ScheduledRun) -> dict[str, Any]:
+    """A job's last run; a verify result keeps its verdict and the number of each finding."""
+    result = {
+        key: len(value) if isinstance(value, list) else value for key, value in run.result.items()
+    }
+    return {
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "ok": run.ok,
+        "error": run.error,
+        "result": result,
+        "by": run.owner,
+    }

@@ -114,6 +114,7 @@ def test_summary_counts_calls_jobs_quarantine_active_holds_and_oldest_age(
         "transcribing": 0,
         "transcribed": 1,
         "failed": 1,
+        "erasing": 0,
     }
     assert summary.jobs_by_state == {"queued": 1, "running": 1, "done": 2, "failed": 0}
     assert summary.quarantined == 3

@@ -337,6 +337,7 @@ def test_an_erasure_killed_after_marking_hides_the_call_and_the_next_purge_finis
 
 
 def test_an_export_holding_a_purged_call_goes_with_it(storage: Storage, tmp_path: Path):
+    from storage.audit import events
     from storage.catalogue import Export, ExportCall
     from storage.purge import export_prefix
 
@@ -361,6 +362,8 @@ def test_an_export_holding_a_purged_call_goes_with_it(storage: Storage, tmp_path
         assert session.get(Export, export_id) is None
         assert session.exec(select(ExportCall)).all() == []
         assert session.get(Call, young.id) is not None  # the other call stays
+        [event] = events(session, call_id=old.id)
+        assert event.details["exports_removed"] == [export_id]
 
 
 def test_incoming_leftovers_older_than_the_retention_period_are_erased(storage: Storage):
@@ -399,3 +402,81 @@ def test_an_s3_outage_delays_the_purge_and_never_tombstones_a_call_with_objects(
         assert session.get_one(Call, old.id).state == CallState.ERASING  # hidden, not deleted
     assert purge(storage, now=NOW).calls_purged == [old.id]
     assert versions(storage, old.id) == []
+
+
+@pytest.mark.parametrize("backend", ["storage", "pg_storage"], ids=["sqlite", "postgres"])
+def test_after_a_purge_no_object_version_and_no_row_anywhere_mentions_the_call(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+):
+    """The whole-installation scan: every bucket in the registry (all versions, delete markers
+    included) and every column of every table of the live schema, kept records aside."""
+    from storage.catalogue import Export, ExportCall, Transcript
+
+    storage: Storage = request.getfixturevalue(backend)
+
+    call = ingest_at(storage, tmp_path, "trace", NOW - 181 * DAY)
+    settings = storage.settings
+    storage.objects.put(settings.bucket_recordings, call_prefix(call.id) + "waveform.png", b"png")
+    storage.objects.delete(settings.bucket_recordings, call.rendition_key or "")
+    storage.objects.put(settings.bucket_recordings, call.rendition_key or "", b"re-rendered")
+    export_id = f"exp-{uuid.uuid4().hex[:8]}"
+    storage.objects.put(settings.bucket_exports, f"{export_id}/{call.id}.zip", b"zip")
+    with storage.catalogue.session() as session:
+        session.add(
+            Transcript(
+                call_id=call.id, model="m", layout="stereo", language="nl", expected_language="nl"
+            )
+        )
+        session.add(
+            Hold(
+                call_id=call.id, reason="old dispute", review_at=NOW - 100 * DAY,
+                created_by="t", released_at=NOW - 90 * DAY, released_by="t",
+            )
+        )  # fmt: skip
+        session.add(
+            Export(
+                id=export_id, kind="call", object_key=f"{export_id}/{call.id}.zip",
+                reason="dispute", created_by="t", expires_at=NOW + DAY,
+            )
+        )  # fmt: skip
+        session.flush()
+        session.add(ExportCall(export_id=export_id, call_id=call.id))
+
+    assert purge(storage, now=NOW).calls_purged == [call.id]
+
+    for role in CALL_DATA_BUCKETS:
+        bucket = getattr(settings.buckets, role)
+        left = [v.key for v in storage.objects.list_versions(bucket) if call.id in v.key]
+        assert left == [], f"{bucket} still holds {left}"
+    with storage.catalogue.session() as session:
+        inspector = sa.inspect(session.connection())
+        for table in inspector.get_table_names():
+            if table in KEPT_AFTER_PURGE:
+                continue
+            for column in inspector.get_columns(table):
+                found = session.execute(
+                    sa.text(f"SELECT count(*) FROM {table} WHERE CAST({column['name']} AS TEXT) "
+                            "LIKE :needle"),
+                    {"needle": f"%{call.id}%"},
+                ).scalar_one()  # fmt: skip
+                assert found == 0, f"{table}.{column['name']} still mentions {call.id}"
+
+
+def test_erase_calls_never_touches_a_call_held_after_the_caller_looked(
+    storage: Storage, tmp_path: Path
+):
+    from storage.audit import Action
+    from storage.purge import erase_calls
+
+    held = ingest_at(storage, tmp_path, "raced", NOW - 5 * DAY)
+    free = ingest_at(storage, tmp_path, "free", NOW - 5 * DAY)
+    with storage.catalogue.session() as session:
+        session.add(Hold(call_id=held.id, reason="dispute", review_at=NOW + DAY, created_by="t"))
+    erased, _ = erase_calls(
+        storage, [held, free], now=NOW, reason="erasure request: test", actor="t",
+        action=Action.ERASE,
+    )  # fmt: skip
+    assert erased == [free.id]
+    assert len(versions(storage, held.id)) == 2
+    with storage.catalogue.session() as session:
+        assert session.get_one(Call, held.id).state != CallState.ERASING

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.backstop import ensure_backstop
 from storage.catalogue import Catalogue, Hold
 from storage.connect import Storage
 from storage.embedded_s3 import S3Endpoint
@@ -35,8 +36,10 @@ def own_buckets(
     )  # fmt: skip
     object_store.ensure_buckets(settings.buckets)
     catalogue = Catalogue.open(settings.catalogue_url)
+    storage = Storage(settings=settings, objects=object_store, catalogue=catalogue)
+    ensure_backstop(storage)  # as open_storage does: part of a consistent installation
     try:
-        yield Storage(settings=settings, objects=object_store, catalogue=catalogue)
+        yield storage
     finally:
         catalogue.close()
 
@@ -97,3 +100,25 @@ def test_callrec_verify_exits_1_on_a_problem(own_buckets: Storage, tmp_path: Pat
     assert (
         "object without a catalogued call" in found.stdout and "calls/ghost/x.wav" in found.stdout
     )
+
+
+def test_verify_catches_an_export_without_its_row_and_one_kept_past_its_expiry(
+    own_buckets: Storage, tmp_path: Path
+):
+    from storage.catalogue import Export
+
+    exports = own_buckets.settings.bucket_exports
+    own_buckets.objects.put(exports, "exp-left/customer-export.zip", b"zip of a crashed export")
+    own_buckets.objects.put(exports, "exp-old/customer-export.zip", b"zip nobody expired")
+    own_buckets.objects.put(exports, "exp-new/customer-export.zip", b"zip in its download period")
+    with own_buckets.catalogue.session() as session:
+        for export_id, expires in (("exp-old", NOW - 2 * DAY), ("exp-new", NOW + DAY)):
+            session.add(
+                Export(
+                    id=export_id, kind="customer", object_key=f"{export_id}/customer-export.zip",
+                    reason="access request", created_by="t", expires_at=expires,
+                )
+            )  # fmt: skip
+    report = verify(own_buckets, now=NOW)
+    assert report.orphan_objects == [f"{exports}/exp-left/customer-export.zip"]
+    assert report.past_deadline == [f"{exports}/exp-old/customer-export.zip"]
