@@ -467,6 +467,84 @@ def erase_customer_data(
         typer.echo(f"  {call_id}")
 
 
+Text = Annotated[str | None, typer.Option()]
+
+
+@app.command("search")
+def search_transcripts(
+    query: Annotated[str, typer.Argument(help='Words, "exact phrases", prefix*, OR, -exclusions.')],
+    as_role: Annotated[
+        str, typer.Option("--as-role", help="team_lead, complaint_handler, analyst or admin.")
+    ] = "admin",
+    teams: Annotated[
+        str | None, typer.Option("--teams", help="With --as-role team_lead: their teams, a,b.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Calls started on or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Calls started before (ISO 8601).")] = None,
+    agent: Text = None,
+    team: Text = None,
+    queue: Text = None,
+    direction: Annotated[str | None, typer.Option(help="inbound or outbound.")] = None,
+    speaker: Annotated[str | None, typer.Option(help="agent, customer or unknown.")] = None,
+    min_duration: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    max_duration: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    customer: Annotated[str | None, typer.Option(help="The customer's number.")] = None,
+    policy: Annotated[str | None, typer.Option(help="The policy number.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Hits per page.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many hits.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search the transcripts as a role sees them: each hit is a call, who spoke and when."""
+    from storage.search.service import Filters, search
+    from storage.subject_requests import customer_number
+
+    settings = _settings()
+    viewer = _viewer(as_role, teams)
+    with open_storage(settings) as storage:
+        filters = Filters(
+            since=_instant(since, settings) if since else None,
+            until=_instant(until, settings) if until else None,
+            agent=agent, team=team, queue=queue, direction=direction, speaker=speaker,
+            min_duration_s=min_duration, max_duration_s=max_duration,
+            customer_number=customer_number(customer, settings) if customer else None,
+            policy_number=policy,
+        )  # fmt: skip
+        result = search(
+            storage, query, viewer=viewer, filters=filters, limit=limit, offset=offset,
+            now=datetime.now(UTC),
+        )  # fmt: skip
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    shown = "redacted text" if result.redacted else "full text"
+    typer.echo(f"{len(result.hits)} hits for {result.query} ({shown}, newest first)")
+    for hit in result.hits:
+        started = hit.started_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
+        minutes, seconds = divmod(hit.start_s, 60)
+        typer.echo(
+            f"{hit.call_id}  {started}  [{int(minutes):02d}:{seconds:04.1f}] {hit.speaker:<8} "
+            f"{hit.snippet}"
+        )
+    if result.more:
+        typer.echo(f"more: --offset {offset + limit}")
+
+
+def _viewer(role: str, teams: str | None) -> Any:
+    """The command-line operator, acting as ``role`` (the role rules apply as in the app)."""
+    from storage.access import Role, Viewer
+    from storage.audit import cli_actor
+
+    try:
+        as_role = Role(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise typer.BadParameter(f"--as-role must be one of {choices}") from None
+    names = tuple(t.strip() for t in (teams or "").split(",") if t.strip())
+    if as_role is Role.TEAM_LEAD and not names:
+        raise typer.BadParameter("--as-role team_lead needs --teams (the lead's teams)")
+    return Viewer(cli_actor(), as_role, names)
+
+
 @app.command("scheduler")
 def run_scheduler() -> None:
     """Run the recurring jobs alone (poll and sweep the incoming bucket) until stopped."""

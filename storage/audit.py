@@ -31,6 +31,7 @@ class Action(StrEnum):
     EXPORT_EXPIRED = "export.expired"
     HOLD = "hold"
     RELEASE = "release"
+    SEARCH = "search"  # the query and filters, so every lookup can be explained
 
 
 def record(

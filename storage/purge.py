@@ -36,6 +36,7 @@ from storage.catalogue import (
 )
 from storage.connect import Storage
 from storage.objects import ObjectLockedError
+from storage.search.index import FTS5_SHADOW_TABLES, INDEX_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ CALL_DATA_TABLES = {
     "export_calls": "with its export, before the call (the foreign key is RESTRICT)",
     "exports": "erased with any call it holds, or at its expiry (storage.exports)",
     "quarantine_items": "at their own deadline, from the call's start or their arrival",
+    INDEX_TABLE: "search entries: by cascade (PostgreSQL) or a trigger on segments (SQLite)",
+    **{shadow: "SQLite FTS5's storage behind segment_index" for shadow in FTS5_SHADOW_TABLES},
 }
 # Tables that refer to a call on purpose after it is gone, holding no personal data.
 KEPT_AFTER_PURGE = {

@@ -10,27 +10,15 @@ import jiwer
 import pytest
 
 from ingest.samples.intelligibility import normalise
+from tests.models import DIALOGUES, SAMPLES
 from transcribe.engine import Transcriber, Transcript
 from transcribe.model import BUNDLED_SHA256, bundled_model_dir
 
-SAMPLES = Path(__file__).resolve().parents[1] / "ingest" / "samples"
-DIALOGUES = ["claim_screen_repair", "imei_iban", "policy_postcode_dob", "phone_email", "health_bsn"]
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 # Measured over the five dialogues with the bundled base model at temperature 0 (agent 0.32,
 # customer 0.21; the MBROLA agent voice is the harder one). The bound leaves room for another
 # CPU's rounding, not for a regression such as a lost channel or invented text.
 MAX_WORD_ERROR_RATE = {"agent": 0.40, "customer": 0.30}
-
-
-@pytest.fixture(scope="session")
-def transcripts(transcriber: Transcriber) -> dict[str, Transcript]:
-    names = [*DIALOGUES, "upmixed_mono", "silence", "hold_music"]
-    return {
-        name: transcriber.transcribe_file(
-            SAMPLES / f"{name}.wav", channels=2, agent_channel="left", language="nl"
-        )
-        for name in names
-    }
 
 
 def reference(name: str) -> dict:

@@ -1,8 +1,8 @@
 """Store a transcript: segments with redacted text, words, the metrics and how it was made.
 
-The previous transcript of the call (if any) and its segments are replaced in the same
-transaction that marks the job done, so a reader sees the old transcript or the new one, never
-half of each, and a worker that lost its lease stores nothing.
+The previous transcript of the call (if any), its segments and their search index entries are
+replaced in the same transaction that marks the job done, so a reader sees the old transcript or
+the new one, never half of each, and a worker that lost its lease stores nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from storage.catalogue import Call, CallState, Catalogue, Segment, Speaker
 from storage.catalogue import Transcript as TranscriptRow
+from storage.search.index import index_call
 from transcribe.engine import Transcript
 from transcribe.jobs import ClaimedJob, complete
 from transcribe.redact import redact_call
@@ -75,6 +76,8 @@ def save_transcript(
                     model=transcript.model,
                 )
             )
+        session.flush()  # the segments' ids, which the index entries are keyed on
+        index_call(session.connection(), job.call_id)
         session.execute(
             sa.update(Call).where(col(Call.id) == job.call_id).values(state=CallState.TRANSCRIBED)
         )
