@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -47,6 +47,8 @@ CALL_DATA_TABLES = {
     "segments": "ON DELETE CASCADE from calls",
     "transcripts": "ON DELETE CASCADE from calls",
     "holds": "ON DELETE CASCADE from calls (a call under an active hold is not purged)",
+    "notes": "ON DELETE CASCADE from calls",
+    "scores": "ON DELETE CASCADE from calls",
     "export_calls": "with its export, before the call (the foreign key is RESTRICT)",
     "exports": "erased with any call it holds, or at its expiry (storage.exports)",
     "quarantine_items": "at their own deadline, from the call's start or their arrival",
@@ -140,6 +142,7 @@ def purge(
             (hidden as ``erasing``) and the next run retries them.
     """
     settings = storage.settings
+    now = now.astimezone(UTC)  # day arithmetic on a local wall clock would shift it by DST
     expired_from = now + timedelta(seconds=lookahead_s) - timedelta(days=settings.retention_days)
     unfinished = _unfinished(storage, expired_from)
     due, held = _due_calls(storage, expired_from)
@@ -199,9 +202,7 @@ def erase_calls(
             taken = set(marked.scalars())
         ids = [call_id for call_id in dates if call_id in taken]  # in the caller's order
         exports = _erase_exports_holding(storage, ids)
-        objects += exports.objects
-        for call_id in ids:
-            objects += _delete_objects_of(storage, call_id)
+        objects += exports.objects + _delete_objects_of(storage, ids)
         with storage.catalogue.session() as session:
             session.execute(sa.delete(Call).where(col(Call.id).in_(ids)))
             known = set(
@@ -233,19 +234,26 @@ def erase_calls(
     return erased, objects
 
 
-def _delete_objects_of(storage: Storage, call_id: str) -> int:
-    """Every version under the call's prefix. A legal hold found there is a leftover of an
-    interrupted hold or release (the call was marked in the same statement that checked it has
-    no active hold): it is cleared to match the catalogue, and the delete tried once more."""
+def _delete_objects_of(storage: Storage, call_ids: list[str]) -> int:
+    """Every version under the calls' prefixes: listed in parallel, deleted 1000 per request.
+
+    A legal hold found there is a leftover of an interrupted hold or release (the calls were
+    marked in the same statement that checked they have no active hold): then each call's
+    marks are cleared to match the catalogue and its objects deleted on their own.
+    """
     bucket = storage.settings.bucket_recordings
+    prefixes = [call_prefix(call_id) for call_id in call_ids]
     try:
-        return storage.objects.delete_prefix(bucket, call_prefix(call_id))
+        return storage.objects.delete_prefixes(bucket, prefixes)
     except ObjectLockedError:
         from storage.holds import settle_objects  # holds builds on this module
 
-        log.warning("call %s: clearing hold marks left by an interrupted release", call_id)
-        settle_objects(storage, call_id)
-        return storage.objects.delete_prefix(bucket, call_prefix(call_id))
+        log.warning("clearing hold marks left by an interrupted release on %d calls", len(call_ids))
+        deleted = 0
+        for call_id in call_ids:
+            settle_objects(storage, call_id)
+            deleted += storage.objects.delete_prefix(bucket, call_prefix(call_id))
+        return deleted
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ calls list showing days left, the purge — asks here, so the rule cannot drift 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 
 def deadline(started_at: datetime, retention_days: int) -> datetime:
-    """The instant after which nothing of the call may exist (unless held)."""
-    return started_at + timedelta(days=retention_days)
+    """The instant after which nothing of the call may exist (unless held). Counted in UTC:
+    Python adds days to an aware time on its own wall clock, which across a DST change would
+    move the deadline by an hour for a start given in a local zone."""
+    return started_at.astimezone(UTC) + timedelta(days=retention_days)
 
 
 def is_expired(started_at: datetime, retention_days: int, now: datetime) -> bool:

@@ -128,14 +128,8 @@ def test_purge_erases_calls_at_or_past_their_deadline_and_keeps_younger_ones(
             call_detail(storage, call.id, now=NOW)
     else:
         assert len(versions(storage, call.id)) == 3  # original (two versions) and the rendition
-        assert rows_of(storage, call.id) == {
-            "calls": 1,
-            "jobs": 1,
-            "segments": 1,
-            "transcripts": 0,
-            "holds": 0,
-            "export_calls": 0,
-        }
+        counts = rows_of(storage, call.id)
+        assert counts == dict.fromkeys(counts, 0) | {"calls": 1, "jobs": 1, "segments": 1}
 
 
 def test_purge_looks_ahead_to_the_next_run(storage: Storage, tmp_path: Path):

@@ -191,6 +191,12 @@ def test_every_search_is_audited_with_query_filters_and_hits(indexed):
         "analyst", "emma", {"team": "zorg"},
     )  # fmt: skip
     assert event.details["hits"] == 1 and event.details["role"] == "analyst"
+    number = sample("health_bsn")["customer_number"]
+    find(storage, "emma", customer_number=number)
+    with storage.catalogue.session() as session:
+        latest = events(session, action=Action.SEARCH)[0]
+    assert latest.details["filters"] == {"customer_number": "***"}
+    assert number not in json.dumps(latest.details)
 
 
 def test_the_index_follows_re_transcription_and_purge(indexed, transcripts):

@@ -33,6 +33,9 @@ from storage.search.text import tokens
 SNIPPET_WORDS = 24  # words of context shown around the first match
 
 
+PERSONAL_FILTERS = ("customer_number", "policy_number")
+
+
 @dataclass(frozen=True)
 class Filters:
     """What narrows a search besides the words; every field is optional."""
@@ -49,6 +52,11 @@ class Filters:
     customer_number: str | None = None  # E.164 (personal data)
     policy_number: str | None = None  # (personal data)
 
+    def masked(self) -> dict[str, Any]:
+        """:meth:`given` for the audit trail: a customer or policy number filter is recorded as
+        used, never its value (the trail holds no personal data)."""
+        return {k: "***" if k in PERSONAL_FILTERS else v for k, v in self.given().items()}
+
     def given(self) -> dict[str, Any]:
         """The filters that are set, JSON-ready (for the audit trail and the CSV header)."""
         return {
@@ -58,7 +66,6 @@ class Filters:
         }
 
 
-PERSONAL_FILTERS = ("customer_number", "policy_number")
 TIMES = ("since", "until")  # bound as instants, stored as the catalogue stores them
 
 
@@ -128,7 +135,7 @@ def search(
         ).all()
         record(
             session, actor=viewer.name, action=Action.SEARCH, at=now, query=str(query),
-            filters=filters.given(), hits=min(len(rows), limit), role=str(viewer.role),
+            filters=filters.masked(), hits=min(len(rows), limit), role=str(viewer.role),
         )  # fmt: skip
     marker = query.highlight_terms()
     hits = [_hit(row, marker, redacted=redacted) for row in rows[:limit]]
