@@ -20,6 +20,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from errors import CallrecError
 from settings import Settings, effective_settings, load_settings
+from storage.access import Role
 from storage.connect import open_storage
 from storage.status import collect_status
 
@@ -539,10 +540,148 @@ def _viewer(role: str, teams: str | None) -> Any:
     except ValueError:
         choices = ", ".join(r.value for r in Role)
         raise typer.BadParameter(f"--as-role must be one of {choices}") from None
-    names = tuple(t.strip() for t in (teams or "").split(",") if t.strip())
+    names = _team_names(teams)
     if as_role is Role.TEAM_LEAD and not names:
         raise typer.BadParameter("--as-role team_lead needs --teams (the lead's teams)")
     return Viewer(cli_actor(), as_role, names)
+
+
+def _team_names(teams: str | None) -> tuple[str, ...]:
+    """``--teams a,b`` as names, blanks dropped."""
+    return tuple(t.strip() for t in (teams or "").split(",") if t.strip())
+
+
+users_app = typer.Typer(
+    help="Accounts of the review app: add, list, disable, set a password.", no_args_is_help=True
+)
+app.add_typer(users_app, name="users")
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from one line on stdin (else one is made)."
+    ),
+]
+UsernameArgument = Annotated[str, typer.Argument(help="The account's username.")]
+
+
+@users_app.command("add")
+def add_account(
+    username: UsernameArgument,
+    role: Annotated[Role, typer.Option("--role", help="What the account may see and do.")],
+    teams: Annotated[
+        str | None, typer.Option("--teams", help="With --role team_lead: their teams, a,b.")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add an account; prints its generated password once (unless --password-stdin)."""
+    from storage.audit import cli_actor
+    from storage.users import add_user
+
+    password = _password_from_stdin() if password_stdin else None
+    with _accounts() as catalogue:
+        user, made = add_user(
+            catalogue, username, role=role, teams=_team_names(teams), password=password,
+            actor=cli_actor(), now=datetime.now(UTC),
+        )  # fmt: skip
+    teams_text = f" of {', '.join(user.teams)}" if user.teams else ""
+    typer.echo(f"added {user.username} ({user.role}{teams_text})")
+    if password is None:
+        typer.echo(f"password (shown once): {made}")
+
+
+@users_app.command("list")
+def list_accounts(as_json: JsonFlag = False) -> None:
+    """Every account: username, role, teams, disabled, created (never a password hash)."""
+    from storage.users import list_users
+
+    settings = _settings()
+    with _accounts() as catalogue:
+        users = list_users(catalogue)
+    if as_json:
+        _print_json(
+            [
+                {"username": u.username, "role": u.role, "teams": u.teams,
+                 "disabled": u.disabled, "created_at": u.created_at.isoformat()}
+                for u in users
+            ]
+        )  # fmt: skip
+        return
+    width = max([len(user.username) for user in users] + [8])
+    typer.echo(f"{'username':<{width}} {'role':<17} {'disabled':<8} {'created':<16} teams")
+    for user in users:
+        created = user.created_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
+        typer.echo(
+            f"{user.username:<{width}} {user.role:<17} {'yes' if user.disabled else 'no':<8} "
+            f"{created:<16} {','.join(user.teams) or '-'}"
+        )
+
+
+@users_app.command("disable")
+def disable_account(username: UsernameArgument) -> None:
+    """Stop an account from signing in (refused for the last enabled admin)."""
+    from storage.audit import cli_actor
+    from storage.users import disable_user
+
+    with _accounts() as catalogue:
+        disable_user(catalogue, username, actor=cli_actor(), now=datetime.now(UTC))
+    typer.echo(f"disabled {username}")
+
+
+@users_app.command("set-password")
+def set_account_password(username: UsernameArgument, password_stdin: PasswordStdin = False) -> None:
+    """Give an account a new password; prints a generated one once (unless --password-stdin)."""
+    from storage.audit import cli_actor
+    from storage.users import set_password
+
+    password = _password_from_stdin() if password_stdin else None
+    with _accounts() as catalogue:
+        made = set_password(
+            catalogue, username, password=password, actor=cli_actor(), now=datetime.now(UTC)
+        )
+    typer.echo(f"password of {username} set")
+    if password is None:
+        typer.echo(f"password (shown once): {made}")
+
+
+def _accounts() -> Any:
+    """Accounts live in the catalogue alone: no S3 server is started for them."""
+    from storage.catalogue import Catalogue
+
+    return Catalogue.open(_settings().catalogue_url)
+
+
+def _password_from_stdin() -> str:
+    """One line of stdin, so a password shows neither in ``ps`` nor in the shell history."""
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CallrecError(
+            "--password-stdin read no password", hint="pipe one line, e.g. from a password manager"
+        )
+    return password
+
+
+@app.command("ui")
+def serve_review_app(
+    port: Annotated[int | None, typer.Option(help="Port (default CALLREC_UI_PORT).")] = None,
+) -> None:
+    """Serve the review app alone (the recurring jobs run elsewhere), until stopped."""
+    from review_ui import start_review_app
+
+    settings = load_settings(**({"ui_port": port} if port else {}))
+    _stop_on_sigterm()
+    with open_storage(settings) as storage:
+        _first_admin(storage)
+        app_process = start_review_app(settings)
+        typer.echo(f"review app: http://{settings.ui_host}:{settings.ui_port} (Ctrl-C to stop)")
+        try:
+            _wait_for(app_process, settings)
+        except KeyboardInterrupt:
+            typer.echo("stopping...", err=True)
+        finally:
+            _stop_child(app_process)
 
 
 @app.command("scheduler")
@@ -577,9 +716,11 @@ def run() -> None:
             f"storage ready: S3 {report['storage']['s3_endpoint']}, "
             f"catalogue {report['storage']['database']}"
         )
+        _first_admin(storage)
         samples = load_sample_calls_once(storage, now=datetime.now(UTC))
         if samples:
             typer.echo(f"loaded {len(samples)} sample calls: " + ", ".join(samples))
+            _demo_accounts(storage)
         stop_jobs = threading.Event()
         jobs = scheduler.background(storage, stop=stop_jobs)
         app_process = start_review_app(settings)
@@ -649,6 +790,37 @@ def _stop_child(process: Any, grace_s: float = 10.0) -> None:
         except Exception:
             process.kill()
             process.wait()
+
+
+def _wait_for(app_process: Any, settings: Settings) -> None:
+    """Block while the review app runs; its exit is an error (a port in use, say)."""
+    while app_process.poll() is None:
+        time.sleep(0.5)
+    raise CallrecError(
+        f"the review app exited with code {app_process.returncode}",
+        hint=f"is port {settings.ui_port} free? set CALLREC_UI_PORT",
+    )
+
+
+def _first_admin(storage: Any) -> None:
+    """On the very first start, create the admin account and show its password once."""
+    from storage.users import ensure_first_admin
+
+    password = ensure_first_admin(storage.catalogue, now=datetime.now(UTC))
+    if password:
+        typer.echo(
+            f'first start: admin account "admin" with password {password} (shown once; change it '
+            "with `callrec users set-password admin`)"
+        )
+
+
+def _demo_accounts(storage: Any) -> None:
+    """With the sample calls, an account for each other role to try the app with."""
+    from storage.users import create_demo_accounts
+
+    created = create_demo_accounts(storage.catalogue, now=datetime.now(UTC))
+    for role, (username, password) in created.items():
+        typer.echo(f'demo account: "{username}" ({role}) with password {password} (shown once)')
 
 
 def main(argv: list[str] | None = None) -> None:

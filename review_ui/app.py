@@ -1,35 +1,52 @@
-"""The review app's entry page. Today it shows the installation's status; the calls, search,
-disputes, analytics and admin pages join it as the pipeline grows."""
+"""The review app's entry point: sign-in, then the pages the signed-in role may use.
+
+A page a role may not use is not registered at all, so typing its URL shows nothing of it
+(Streamlit falls back to the role's first page); and the storage functions behind every page
+check the role again, so a registration mistake cannot leak data either.
+"""
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-from datetime import UTC, datetime
-
 import streamlit as st
 
-from settings import load_settings
-from storage.connect import Storage, open_storage
-from storage.status import collect_status
-
-
-@st.cache_resource
-def _storage() -> Storage:
-    """One connection per app process; released (and the embedded S3 server with it, if this
-    was its last user) when the process exits."""
-    stack = contextlib.ExitStack()
-    storage = stack.enter_context(open_storage(load_settings()))
-    atexit.register(stack.close)
-    return storage
-
+from review_ui import state
+from review_ui.views import admin, analytics, call, calls, search
+from storage.access import Role
 
 st.set_page_config(page_title="callrec", layout="wide")
-st.title("callrec")
-status = collect_status(_storage(), now=datetime.now(UTC)).to_dict()
-st.subheader("Calls by state")
-st.table({state: [count] for state, count in status["calls"]["by_state"].items()})
-st.subheader("Transcription jobs by state")
-st.table({state: [count] for state, count in status["jobs"]["by_state"].items()})
-st.metric("Quarantined recordings", status["quarantine"])
-st.metric("Calls on hold", status["holds"])
+
+viewer = state.viewer()
+if viewer is None:
+    state.remember_requested_page()
+    state.sign_in_form()
+    st.stop()
+
+CALLS = st.Page(calls.render, title="Calls", url_path="calls", icon=":material/call:")
+CALL = st.Page(call.render, title="Call", url_path="call", visibility="hidden")
+SEARCH = st.Page(search.render, title="Search", url_path="search", icon=":material/search:")
+ANALYTICS = st.Page(
+    analytics.render, title="Analytics", url_path="analytics", icon=":material/monitoring:"
+)
+ADMIN = [
+    st.Page(admin.users, title="Users", url_path="users", icon=":material/group:"),
+    st.Page(admin.audit, title="Audit trail", url_path="audit", icon=":material/policy:"),
+    st.Page(admin.retention, title="Retention", url_path="retention", icon=":material/delete:"),
+    st.Page(admin.quarantine, title="Quarantine and jobs", url_path="quarantine"),
+]
+PAGES = {
+    Role.TEAM_LEAD: [CALLS, CALL, SEARCH, ANALYTICS],
+    Role.COMPLAINT_HANDLER: [CALLS, CALL, SEARCH],
+    Role.ANALYST: [SEARCH, ANALYTICS, CALLS, CALL],
+    Role.ADMIN: [CALLS, CALL, SEARCH, ANALYTICS, *ADMIN],
+}
+
+state.pages.clear()
+state.pages.update({page.url_path: page for page in PAGES[viewer.role]})
+with st.sidebar:
+    teams = f" ({', '.join(viewer.teams)})" if viewer.teams else ""
+    st.caption(f"Signed in as **{viewer.name}**, {viewer.role.replace('_', ' ')}{teams}")
+    if st.button("Sign out"):
+        state.sign_out()
+selected = st.navigation(PAGES[viewer.role])
+state.open_requested_page(selected)
+selected.run()

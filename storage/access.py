@@ -67,3 +67,16 @@ class Viewer:
                 f"{what} is not available to the {self.role} role",
                 hint="analysts work with redacted transcripts and aggregates",
             )
+
+
+def require_role(viewer: Viewer, *roles: Role, what: str) -> None:
+    """Refuse ``what`` (e.g. "exporting a call") to a viewer whose role is not one of ``roles``.
+
+    Raises:
+        AccessDeniedError: Naming the refused role and the roles that may.
+    """
+    if viewer.role not in roles:
+        raise AccessDeniedError(
+            f"{what} is not available to the {viewer.role} role",
+            hint=f"it is for the role(s) {', '.join(roles)}",
+        )

@@ -32,6 +32,15 @@ class Action(StrEnum):
     HOLD = "hold"
     RELEASE = "release"
     SEARCH = "search"  # the query and filters, so every lookup can be explained
+    USER_ADDED = "user.added"  # the username, role and teams; never a password or hash
+    USER_DISABLED = "user.disabled"
+    PASSWORD_SET = "user.password"
+    SIGN_IN = "sign-in"
+    SIGN_IN_REFUSED = "sign-in.refused"  # unknown user, wrong password or disabled account
+    VIEW = "view"  # a call's page opened: who read which transcript
+    PLAYBACK = "playback"  # a link to a call's audio handed out
+    NOTE = "note"  # a coaching note written (its moment, never its text)
+    SCORE = "score"  # a scorecard given (its total, never the comment)
 
 
 def record(

@@ -21,8 +21,12 @@ def test_setting_is_in_the_readme_settings_table(field: str):
 
 
 def _command_names() -> list[str]:
+    """Every command, and every sub-command of a group as ``group sub`` (``users add``)."""
     command = typer.main.get_command(app)
-    return sorted(command.commands)  # type: ignore[attr-defined]
+    names = []
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        names += [name, *(f"{name} {child}" for child in getattr(sub, "commands", {}))]
+    return sorted(names)
 
 
 @pytest.mark.parametrize("name", _command_names())

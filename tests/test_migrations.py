@@ -183,6 +183,10 @@ SEED_ROWS["0004"] = [
 ]
 
 
+# 0005 added only the search index (filled from segments by code): the rows of 0004 fit it.
+SEED_ROWS["0005"] = [*SEED_ROWS["0004"]]
+
+
 def _bind(key: str, value: Any) -> sa.BindParameter[Any]:
     if isinstance(value, datetime):
         return sa.bindparam(key, value, type_=UTCDateTime())

@@ -1,28 +1,158 @@
-"""The review app's status page renders from real storage (Streamlit's AppTest, no browser)."""
+"""The review app's page logic and role rules with Streamlit's AppTest (no browser), against
+real storage: the session's S3 server and a catalogue holding the real model's transcripts of
+the sample calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from storage.embedded_s3 import S3Endpoint
+from storage.access import Role, Viewer
+from storage.audit import Action, events
+from storage.connect import Storage
+from storage.users import add_user
+from tests.stores import callrec_env
+from tests.test_search import NOW, store_samples
+from transcribe.engine import Transcript
 
 APP = Path(__file__).resolve().parents[1] / "review_ui" / "app.py"
+HANDLER = Viewer("handler", Role.COMPLAINT_HANDLER)
+ANALYST = Viewer("analyst", Role.ANALYST)
+LEAD = Viewer("lead", Role.TEAM_LEAD, ("zorg",))
 
 
-def test_the_status_page_shows_the_counts_without_errors(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_endpoint: S3Endpoint
+@pytest.fixture
+def app_env(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Iterator[Storage]:
+    """The app reads the same CALLREC_ environment a child process would get."""
+    for key, value in callrec_env(storage).items():
+        if key.startswith("CALLREC_"):
+            monkeypatch.setenv(key, value)
+    from review_ui import state
+
+    state.storage.clear()  # type: ignore[attr-defined]  # st.cache_resource
+    yield storage
+    state.storage.clear()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def samples(app_env: Storage, transcripts: dict[str, Transcript]) -> dict[str, str]:
+    return store_samples(app_env, transcripts)
+
+
+def page(render: Callable[[], None], viewer: Viewer, **query: str) -> AppTest:
+    """One page of the app run as ``viewer`` with ``query`` in the URL."""
+    at = AppTest.from_function(render, default_timeout=60)
+    at.session_state["viewer"] = viewer
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def call_page() -> None:
+    from review_ui.views import call
+
+    call.render()
+
+
+def test_a_visitor_sees_only_the_sign_in_form_and_a_wrong_password_is_refused(app_env: Storage):
+    add_user(
+        app_env.catalogue, "handler", role=Role.COMPLAINT_HANDLER,
+        password="correct horse battery", actor="t", now=NOW,
+    )  # fmt: skip
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception and [t.label for t in at.text_input] == ["Username", "Password"]
+    assert not at.header  # no page content before sign-in
+    at.text_input[0].input("handler")
+    at.text_input[1].input("wrong password!!")
+    at.button[0].click().run()
+    assert "Wrong username or password" in at.error[0].value
+    assert "viewer" not in at.session_state
+    at.text_input[1].input("correct horse battery")
+    at.button[0].click().run()
+    assert at.session_state["viewer"] == Viewer("handler", Role.COMPLAINT_HANDLER)
+    assert [h.value for h in at.header] == ["Calls"]
+
+
+@pytest.mark.parametrize(
+    ("viewer", "pages"),
+    [
+        (LEAD, {"calls", "call", "search", "analytics"}),
+        (HANDLER, {"calls", "call", "search"}),
+        (ANALYST, {"calls", "call", "search", "analytics"}),
+        (
+            Viewer("root", Role.ADMIN),
+            {"calls", "call", "search", "analytics", "users", "audit", "retention", "quarantine"},
+        ),
+    ],
+    ids=["team_lead", "complaint_handler", "analyst", "admin"],
+)
+def test_each_role_gets_only_its_pages(app_env: Storage, viewer: Viewer, pages: set[str]):
+    from review_ui import state
+
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["viewer"] = viewer
+    at.run()
+    assert not at.exception, at.exception
+    assert set(state.pages) == pages
+
+
+def trail(storage: Storage) -> set[str]:
+    with storage.catalogue.session() as session:
+        return {event.action for event in events(session)}
+
+
+def test_the_call_page_for_a_handler_plays_from_the_turn_clicked_and_is_audited(
+    app_env: Storage, samples: dict[str, str]
 ):
-    monkeypatch.setenv("CALLREC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("CALLREC_S3_ENDPOINT", s3_endpoint.endpoint)
-    monkeypatch.setenv("CALLREC_S3_ACCESS_KEY", s3_endpoint.access_key)
-    monkeypatch.setenv("CALLREC_S3_SECRET_KEY", s3_endpoint.secret_key)
-    app = AppTest.from_file(str(APP), default_timeout=60).run()
-    assert not app.exception, app.exception
-    assert [h.value for h in app.subheader] == ["Calls by state", "Transcription jobs by state"]
-    assert {m.label: m.value for m in app.metric} == {
-        "Quarantined recordings": "0",
-        "Calls on hold": "0",
-    }
+    call_id = samples["imei_iban"]
+    at = page(call_page, HANDLER, call=call_id)
+    assert not at.exception, at.exception
+    turns = {b.key: b.label for b in at.button if (b.key or "").startswith("turn-")}
+    assert any("NL30" in label for label in turns.values()), turns  # the IBAN, in full
+    assert not at.get("audio"), "no player (and no playback event) before asking to listen"
+    next(b for b in at.button if b.label == "Listen").click().run()
+    [player] = at.get("audio")
+    assert call_id in player.proto.url and "X-Amz-Signature" in player.proto.url
+    key, label = next((k, v) for k, v in turns.items() if "NL30" in v)
+    at.button(key=key).click().run()
+    [player] = at.get("audio")
+    minutes, seconds = label[1:6].split(":")
+    assert player.proto.start_time == int(minutes) * 60 + int(seconds)
+    assert {str(Action.VIEW), str(Action.PLAYBACK)} <= trail(app_env)
+
+
+def test_the_analyst_gets_the_redacted_transcript_and_no_player(
+    app_env: Storage, samples: dict[str, str]
+):
+    at = page(call_page, ANALYST, call=samples["imei_iban"])
+    assert not at.exception, at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert "[IBAN]" in shown and "NL30" not in shown and "0317" not in shown
+    assert not [b for b in at.button if b.label == "Listen"] and not at.get("audio")
+    assert "+316" not in shown  # no customer number either
+
+
+def test_a_team_lead_cannot_open_another_teams_call_by_its_url(
+    app_env: Storage, samples: dict[str, str]
+):
+    at = page(call_page, LEAD, call=samples["imei_iban"])  # team schade, not zorg
+    [refusal] = at.error
+    assert refusal.value.startswith(f"no call {samples['imei_iban']}")  # as if it did not exist
+    assert not at.header and not at.button
+
+
+def test_a_team_lead_adds_a_note_at_the_moment_and_it_is_there_on_the_next_visit(
+    app_env: Storage, samples: dict[str, str]
+):
+    call_id = samples["health_bsn"]
+    at = page(call_page, LEAD, call=call_id)
+    assert not at.exception, at.exception
+    at.number_input[0].set_value(12)
+    at.text_area[0].input("Goed doorgevraagd naar de behandelingen.")
+    next(b for b in at.button if b.label == "Add note").click().run()
+    again = page(call_page, LEAD, call=call_id)
+    notes = [m.value for m in again.markdown if "Goed doorgevraagd" in m.value]
+    assert notes and notes[0].startswith("**00:12**")

@@ -34,8 +34,10 @@ __all__ = [
     "Job",
     "JobLock",
     "JobState",
+    "Note",
     "QuarantineItem",
     "ScheduledRun",
+    "Score",
     "Segment",
     "Speaker",
     "Tombstone",
@@ -317,3 +319,31 @@ class ScheduledRun(CatalogueModel, table=True):
     result: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     error: str | None = Field(default=None, sa_type=sa.Text)
     owner: str = Field(max_length=128)
+
+
+class Note(CatalogueModel, table=True):
+    """A team lead's coaching note at a moment of a call. It is about what was said, so it is
+    call data: it goes with the call (cascade) and is read only by those who coach the team."""
+
+    __tablename__ = "notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = _call_fk()
+    at_s: float = Field(description="The moment in the call, seconds from its start.")
+    author: str = Field(max_length=64)
+    text: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class Score(CatalogueModel, table=True):
+    """A team lead's scorecard of a call: ``{criterion: 1..5}`` for every criterion of
+    ``storage.annotations.SCORECARD``, as it was when scored; goes with the call (cascade)."""
+
+    __tablename__ = "scores"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = _call_fk()
+    author: str = Field(max_length=64)
+    scorecard: dict[str, int] = Field(default_factory=dict, sa_type=JSONValue)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)

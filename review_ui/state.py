@@ -1,0 +1,102 @@
+"""What every page of the app shares: the stores, the clock, and who is signed in.
+
+The signed-in :class:`~storage.access.Viewer` lives in the session only; every read goes through
+a storage function that takes it and applies the role rules itself, so what a page shows can
+never be more than what that function returns.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import streamlit as st
+from streamlit.navigation.page import StreamlitPage
+
+from settings import load_settings
+from storage.access import Viewer
+from storage.connect import Storage, open_storage
+
+VIEWER = "viewer"
+REQUESTED = "requested-page"
+# The pages registered for this run (set by app.py), so a page can send the user to another.
+pages: dict[str, StreamlitPage] = {}
+
+
+def go(name: str, **query: str) -> None:
+    """Open page ``name`` (its url_path) with ``query`` in the URL, e.g. go("call", call=ID)."""
+    st.switch_page(pages[name], query_params=query)
+
+
+@st.cache_resource
+def storage() -> Storage:
+    """One connection per app process; released (and the embedded S3 server with it, if this
+    was its last user) when the process exits."""
+    stack = contextlib.ExitStack()
+    opened = stack.enter_context(open_storage(load_settings()))
+    atexit.register(stack.close)
+    return opened
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def viewer() -> Viewer | None:
+    found = st.session_state.get(VIEWER)
+    return found if isinstance(found, Viewer) else None
+
+
+def sign_in_form() -> None:
+    """The only thing a visitor who is not signed in can see."""
+    from storage.users import authenticate
+
+    st.title("callrec")
+    with st.form("sign-in"):
+        username = st.text_input("Username")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        signed_in = authenticate(storage().catalogue, username, password, now=now())
+        if signed_in is None:
+            st.error("Wrong username or password, or the account is disabled.")
+            return
+        st.session_state[VIEWER] = signed_in
+        st.rerun()
+
+
+def remember_requested_page() -> None:
+    """Keep the page and query a visitor asked for (a colleague's link to a call, say): before
+    sign-in no page is registered, so Streamlit drops the path from the URL."""
+    if REQUESTED not in st.session_state:
+        path = urlsplit(st.context.url or "").path.strip("/").rsplit("/", 1)[-1]
+        st.session_state[REQUESTED] = (path, dict(st.query_params))
+
+
+def open_requested_page(selected: StreamlitPage) -> None:
+    """After sign-in, go where the visitor asked to; a page their role does not have shows
+    that it is not available, and nothing of it."""
+    requested = st.session_state.pop(REQUESTED, None)
+    if not requested or not requested[0] or requested[0] == selected.url_path:
+        return
+    path, query = requested
+    if path in pages:
+        st.switch_page(pages[path], query_params=query)
+    st.warning(f"The page '{path}' is not available to your role.")
+
+
+def sign_out() -> None:
+    st.session_state.clear()
+    st.rerun()
+
+
+def local(instant: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant in the installation's zone, as people there read it."""
+    return instant.astimezone(storage().settings.zone).strftime(fmt)
+
+
+def clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{rest:02d}"

@@ -1,0 +1,237 @@
+"""One call: metadata, the player, a picture of who spoke when, the transcript as turns that
+start the player at their moment, find-in-call, coaching notes and a scorecard (team leads),
+and dispute hold/release and export (complaint handlers).
+
+Everything shown comes from functions that check the role: an analyst gets the redacted
+transcript and no player (``playback_url`` refuses them), whatever this page does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from typing import TypeVar
+
+import streamlit as st
+
+from errors import CallrecError
+from review_ui import state
+from review_ui.timeline import timeline_chart
+from storage.access import Role, Viewer
+from storage.calls import CallDetail, open_call, playback_url
+
+T = TypeVar("T")
+PLAYER_TTL_S = 300  # a presigned link lives this long; the page asks for a new one after
+
+
+def render() -> None:
+    viewer = state.viewer()
+    assert viewer is not None
+    call_id = st.query_params.get("call", "")
+    if not call_id:
+        st.info("Choose a call on the Calls or Search page.")
+        return
+    try:
+        detail = _opened(viewer, call_id)
+    except CallrecError as error:
+        st.error(str(error))
+        return
+    call = detail.call
+    _seek_from_link(call.id)
+    st.header(f"Call {call.id}")
+    _summary(detail, viewer)
+    if viewer.may_play_audio:
+        _player(viewer, call.id)
+    timeline_chart(detail)
+    _transcript(detail, viewer)
+    if viewer.role in (Role.TEAM_LEAD, Role.ADMIN):
+        _coaching(detail, viewer)
+    if viewer.role in (Role.COMPLAINT_HANDLER, Role.ADMIN):
+        _dispute(detail, viewer)
+
+
+def _opened(viewer: Viewer, call_id: str) -> CallDetail:
+    """The call, opened (and audited) once per visit; reruns of the page reuse it."""
+    key = f"opened:{call_id}"
+    if key not in st.session_state:
+        st.session_state[key] = open_call(state.storage(), viewer, call_id, now=state.now())
+    detail: CallDetail = st.session_state[key]
+    return detail
+
+
+def _summary(detail: CallDetail, viewer: Viewer) -> None:
+    call = detail.call
+    deleted_on = call.started_at + timedelta(days=state.storage().settings.retention_days)
+    cols = st.columns(5)
+    cols[0].metric("Started", state.local(call.started_at))
+    cols[1].metric("Duration", state.clock(call.duration_s))
+    cols[2].metric("Agent", call.agent_id or "-")
+    cols[3].metric("Team", call.team or "-")
+    cols[4].metric(
+        "Deleted on", state.local(deleted_on, "%Y-%m-%d"), f"{detail.days_left} days left"
+    )
+    facts = [
+        f"queue {call.queue or '-'}",
+        f"{call.direction or '-'}",
+        f"{call.channels} channel(s)",
+    ]
+    if viewer.sees_personal_data and call.customer_number:
+        facts.append(f"customer {call.customer_number}")
+    if viewer.sees_personal_data and call.policy_number:
+        facts.append(f"policy {call.policy_number}")
+    st.caption(" · ".join(facts))
+    if detail.transcript is not None and detail.transcript.metrics:
+        metrics = detail.transcript.metrics
+        talk, silence, overtalk, interruptions = st.columns(4)
+        talk.metric("Talk ratio (agent)", _percent(metrics.get("talk_ratio")))
+        silence.metric("Silence", state.clock(metrics.get("silence_s") or 0))
+        overtalk.metric("Overtalk", f"{metrics.get('overtalk_s') or 0:.1f} s")
+        interruptions.metric("Interruptions", metrics.get("interruptions") or 0)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
+def _player(viewer: Viewer, call_id: str) -> None:
+    """The player, fed by a short-lived presigned link (never a public bucket). It is re-keyed
+    on every seek: ``st.audio`` only moves to ``start_time`` when it is a new element."""
+    key = f"player:{call_id}"
+    link = st.session_state.get(key)
+    if link is None or link[1] <= state.now():
+        if not st.button("Listen", icon=":material/play_arrow:"):
+            return
+        url = playback_url(
+            state.storage(), viewer, call_id, now=state.now(), expires_s=PLAYER_TTL_S
+        )
+        link = st.session_state[key] = (url, state.now() + timedelta(seconds=PLAYER_TTL_S - 30))
+    seek, nonce = st.session_state.get(f"seek:{call_id}", (0, 0))
+    with st.container(key=f"player-{nonce}"):
+        st.audio(link[0], format="audio/mpeg", start_time=seek, autoplay=nonce > 0)
+
+
+def _transcript(detail: CallDetail, viewer: Viewer) -> None:
+    st.subheader(
+        "Transcript" + (" (personal data redacted)" if not viewer.sees_personal_data else "")
+    )
+    if not detail.segments:
+        st.info("Not transcribed yet.")
+        return
+    find = st.text_input("Find in call", key=f"find:{detail.call.id}").strip().lower()
+    playable = viewer.may_play_audio
+    with st.container(height=420):
+        for n, segment in enumerate(detail.segments):
+            if find and find not in segment.text.lower():
+                continue
+            label = f"[{state.clock(segment.start_s)}] {segment.speaker}: {segment.text}"
+            if playable:
+                st.button(
+                    label, key=f"turn-{n}", type="tertiary", on_click=_seek,
+                    args=(detail.call.id, segment.start_s),
+                )  # fmt: skip
+            else:
+                st.markdown(label)
+
+
+def _seek_from_link(call_id: str) -> None:
+    """A search hit links to ``?call=ID&at=SECONDS``: start the player there, once."""
+    at = st.query_params.get("at")
+    if at and st.session_state.get(f"linked:{call_id}") != at:
+        st.session_state[f"linked:{call_id}"] = at
+        _seek(call_id, float(at) if at.replace(".", "", 1).isdigit() else 0.0)
+
+
+def _seek(call_id: str, start_s: float) -> None:
+    """Start the player at a turn; a new nonce re-keys it even for the same spot twice."""
+    _, nonce = st.session_state.get(f"seek:{call_id}", (0, 0))
+    st.session_state[f"seek:{call_id}"] = (int(start_s), nonce + 1)
+
+
+def _coaching(detail: CallDetail, viewer: Viewer) -> None:
+    from storage.annotations import SCORECARD, add_note, add_score, notes_of, scores_of
+
+    storage, call = state.storage(), detail.call
+    st.subheader("Coaching")
+    try:
+        notes, scores = notes_of(storage, viewer, call.id), scores_of(storage, viewer, call.id)
+    except CallrecError as error:
+        st.caption(str(error))
+        return
+    for note in notes:
+        st.markdown(f"**{state.clock(note.at_s)}** {note.author}: {note.text}")
+    for score in scores:
+        total = sum(score.scorecard.values())
+        st.markdown(f"Scorecard by {score.author}: {total}/{5 * len(score.scorecard)}")
+    if viewer.role is not Role.TEAM_LEAD:
+        return
+    seek, _ = st.session_state.get(f"seek:{call.id}", (0, 0))
+    with st.form(f"note:{call.id}", clear_on_submit=True):
+        at = st.number_input("At second", 0, int(call.duration_s), value=seek)
+        text = st.text_area("Note")
+        if st.form_submit_button("Add note"):
+            _attempt(
+                lambda: add_note(storage, viewer, call.id, at_s=at, text=text, now=state.now())
+            )
+    with st.form(f"score:{call.id}"):
+        marks = {c: st.slider(label, 1, 5, 3, key=f"{call.id}:{c}") for c, label in SCORECARD}
+        comment = st.text_input("Comment")
+        if st.form_submit_button("Save scorecard"):
+            _attempt(
+                lambda: add_score(
+                    storage, viewer, call.id, scorecard=marks, comment=comment or None,
+                    now=state.now(),
+                )
+            )  # fmt: skip
+
+
+def _dispute(detail: CallDetail, viewer: Viewer) -> None:
+    from storage.calls import export_call
+    from storage.holds import active_holds, place_hold, release_hold
+
+    storage, call = state.storage(), detail.call
+    st.subheader("Dispute")
+    held = next((h for h in active_holds(storage) if h.call_id == call.id), None)
+    if held is not None:
+        st.warning(
+            f"On hold since {state.local(held.created_at)} by {held.created_by}: {held.reason} "
+            f"(review {state.local(held.review_at, '%Y-%m-%d')})"
+        )
+    left, right = st.columns(2)
+    with left.form(f"hold:{call.id}", clear_on_submit=True):
+        reason = st.text_input("Reason (a ticket number, no names)")
+        if held is None:
+            zone = storage.settings.zone
+            review = st.date_input("Review on", value=state.now().date() + timedelta(days=30))
+            if st.form_submit_button("Put on hold"):
+                review_at = datetime.combine(review, time(9), zone)
+                _attempt(lambda: place_hold(
+                    storage, call.id, reason=reason, review_at=review_at, actor=viewer.name,
+                    now=state.now(),
+                ))  # fmt: skip
+        elif st.form_submit_button("Release hold"):
+            _attempt(lambda: release_hold(
+                storage, call.id, reason=reason, actor=viewer.name, now=state.now()
+            ))  # fmt: skip
+    with right.form(f"export:{call.id}"):
+        why = st.text_input("Export reason")
+        if st.form_submit_button("Export"):
+            result = _attempt(
+                lambda: export_call(storage, viewer, call.id, reason=why, now=state.now()),
+                rerun=False,
+            )
+            if result is not None:
+                st.success(f"Export ready until {state.local(result.expires_at)}")
+                st.link_button("Download", result.url)
+
+
+def _attempt(action: Callable[[], T], *, rerun: bool = True) -> T | None:
+    """Run a change; a refusal is one line on the page, not a traceback."""
+    try:
+        result = action()
+    except CallrecError as error:
+        st.error(str(error))
+        return None
+    if rerun:
+        st.session_state.pop(f"opened:{st.query_params.get('call', '')}", None)
+        st.rerun()
+    return result
