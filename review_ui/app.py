@@ -40,8 +40,7 @@ PAGES = {
     Role.ADMIN: [CALLS, CALL, SEARCH, ANALYTICS, *ADMIN],
 }
 
-state.pages.clear()
-state.pages.update({page.url_path: page for page in PAGES[viewer.role]})
+state.register(PAGES[viewer.role])
 with st.sidebar:
     teams = f" ({', '.join(viewer.teams)})" if viewer.teams else ""
     st.caption(f"Signed in as **{viewer.name}**, {viewer.role.replace('_', ' ')}{teams}")

@@ -21,13 +21,26 @@ from storage.connect import Storage, open_storage
 
 VIEWER = "viewer"
 REQUESTED = "requested-page"
-# The pages registered for this run (set by app.py), so a page can send the user to another.
-pages: dict[str, StreamlitPage] = {}
+PAGES = "pages"  # the pages registered for this session's role, by url_path (set by app.py)
+
+
+def register(pages: list[StreamlitPage]) -> None:
+    st.session_state[PAGES] = {page.url_path: page for page in pages}
+
+
+def pages() -> dict[str, StreamlitPage]:
+    registered: dict[str, StreamlitPage] = st.session_state.get(PAGES, {})
+    return registered
 
 
 def go(name: str, **query: str) -> None:
     """Open page ``name`` (its url_path) with ``query`` in the URL, e.g. go("call", call=ID)."""
-    st.switch_page(pages[name], query_params=query)
+    st.switch_page(pages()[name], query_params=query)
+
+
+def link(name: str, label: str, **query: str) -> None:
+    """A link to page ``name`` with ``query``: navigates in the app, keeping the session."""
+    st.page_link(pages()[name], label=label, query_params=query)
 
 
 @st.cache_resource
@@ -82,8 +95,8 @@ def open_requested_page(selected: StreamlitPage) -> None:
     if not requested or not requested[0] or requested[0] == selected.url_path:
         return
     path, query = requested
-    if path in pages:
-        st.switch_page(pages[path], query_params=query)
+    if path in pages():
+        st.switch_page(pages()[path], query_params=query)
     st.warning(f"The page '{path}' is not available to your role.")
 
 

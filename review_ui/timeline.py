@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import altair as alt
+import numpy  # noqa: F401  (see below)
+import pandas  # noqa: F401
 import streamlit as st
 
 from storage.calls import CallDetail
+
+# numpy and pandas are imported here, at the app's first run, on purpose: altair imports them
+# lazily while building a chart, and two reruns of a session building charts at once (a click
+# during a render) then import them concurrently, one of them getting a half-initialised module.
 
 LANES = ["agent", "customer", "unknown", "overtalk", "silence"]
 COLOURS = ["#1f77b4", "#ff7f0e", "#7f7f7f", "#d62728", "#d9d9d9"]

@@ -3,6 +3,7 @@
 Each server lives in its own module so that one owner edits one file:
 - ``tests/s3_server.py``: a real SeaweedFS S3 server (through callrec's own supervisor).
 - ``tests/postgres_server.py``: a real PostgreSQL server from Debian's package.
+- ``tests/browser.py``: Debian's Chromium under Playwright, and the review app served for it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ pytest_plugins = [
     "tests.postgres_server",
     "tests.stores",
     "tests.models",
+    "tests.browser",
 ]
 
 

@@ -96,7 +96,7 @@ def test_each_role_gets_only_its_pages(app_env: Storage, viewer: Viewer, pages: 
     at.session_state["viewer"] = viewer
     at.run()
     assert not at.exception, at.exception
-    assert set(state.pages) == pages
+    assert set(at.session_state[state.PAGES]) == pages
 
 
 def trail(storage: Storage) -> set[str]:

@@ -54,14 +54,14 @@ def render() -> None:
     st.caption(f"{result.query} · {shown} · newest first")
     if not result.hits:
         st.info("No hits.")
-    for n, hit in enumerate(result.hits):
+    for hit in result.hits:
         left, right = st.columns([5, 1])
         left.markdown(
             f"`{state.local(hit.started_at)}` **{hit.speaker}** at {state.clock(hit.start_s)} "
             f"· agent {hit.agent_id or '-'} · team {hit.team or '-'}  \n{hit.snippet}"
         )
-        if right.button("Open", key=f"hit-{n}"):
-            state.go("call", call=hit.call_id, at=str(int(hit.start_s)))
+        with right:
+            state.link("call", "Open", call=hit.call_id, at=str(int(hit.start_s)))
     previous, following = st.columns(2)
     if page > 0 and previous.button("Previous"):
         st.session_state["search-page"] = page - 1
