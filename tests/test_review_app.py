@@ -5,6 +5,7 @@ the sample calls."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,41 @@ def test_a_team_lead_adds_a_note_at_the_moment_and_it_is_there_on_the_next_visit
     again = page(call_page, LEAD, call=call_id)
     notes = [m.value for m in again.markdown if "Goed doorgevraagd" in m.value]
     assert notes and notes[0].startswith("**00:12**")
+
+
+def admin_pages() -> None:
+    from review_ui.views import admin
+
+    for render in (admin.users, admin.audit, admin.retention, admin.quarantine):
+        render()
+
+
+def analytics_page() -> None:
+    from review_ui.views import analytics
+
+    analytics.render()
+
+
+def test_the_admin_pages_render_for_an_admin_and_refuse_anyone_else(
+    app_env: Storage, samples: dict[str, str]
+):
+    at = page(admin_pages, Viewer("root", Role.ADMIN))
+    assert not at.exception, at.exception
+    assert [h.value for h in at.header] == [
+        "Users", "Audit trail", "Retention", "Quarantine and failed jobs",
+    ]  # fmt: skip
+    refused = page(admin_pages, ANALYST)
+    assert refused.exception and "not available to the analyst role" in refused.exception[0].message
+    assert not refused.header
+
+
+def test_the_analytics_page_shows_metrics_per_agent_within_the_lead_s_teams(
+    app_env: Storage, samples: dict[str, str]
+):
+    at = page(analytics_page, LEAD)
+    assert not at.exception, at.exception  # nothing in the default period: empty, no error
+    at.date_input[0].set_value((date(2026, 1, 1), date(2026, 6, 30)))
+    at.text_input(key="trend-query").input("emma").run()
+    assert not at.exception, at.exception
+    [table] = at.dataframe
+    assert set(table.value["key"]) == {"A3305"}  # only the zorg agent

@@ -46,16 +46,18 @@ def render() -> None:
         else:
             periods = [row.period.isoformat() for row in trend]
             st.bar_chart({"period": periods, "calls": [row.calls for row in trend]}, x="period")
-            _download("trend.csv", trend)
+            _download("trend.csv", trend, TrendRow)
 
     st.subheader("Coaching metrics")
     by: Literal["agent", "team"] = st.radio("Per", ["agent", "team"], horizontal=True)
     rows = call_stats(storage, viewer=viewer, filters=filters, by=by, now=state.now())
     st.dataframe([asdict(row) for row in rows], hide_index=True)
-    _download(f"metrics-per-{by}.csv", rows)
+    _download(f"metrics-per-{by}.csv", rows, StatsRow)
 
 
-def _download(name: str, rows: Sequence[TrendRow] | Sequence[StatsRow]) -> None:
+def _download(
+    name: str, rows: Sequence[TrendRow] | Sequence[StatsRow], of: type[TrendRow | StatsRow]
+) -> None:
     buffer = io.StringIO()
-    write_csv(rows, buffer)
+    write_csv(rows, buffer, of=of)
     st.download_button(f"Download {name}", buffer.getvalue(), file_name=name, mime="text/csv")
