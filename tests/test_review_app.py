@@ -195,3 +195,38 @@ def test_the_analytics_page_shows_metrics_per_agent_within_the_lead_s_teams(
     assert not at.exception, at.exception
     [table] = at.dataframe
     assert set(table.value["key"]) == {"A3305"}  # only the zorg agent
+
+
+def test_a_long_call_shows_its_turns_a_window_at_a_time_and_a_link_opens_the_right_one(
+    app_env: Storage,
+):
+    from storage.catalogue import Call, Segment
+
+    with app_env.catalogue.session() as session:
+        session.add(
+            Call(
+                id="long-call", started_at=NOW, duration_s=1800, channels=2, sample_rate=8000,
+                codec="pcm_s16le", team="zorg", sha256="0" * 64,
+                original_key="calls/long-call/original.wav",
+            )
+        )  # fmt: skip
+        session.flush()
+        session.add_all(
+            Segment(
+                call_id="long-call", speaker="agent" if n % 2 else "customer",
+                start_s=n * 13.0, end_s=n * 13.0 + 10, text=f"zin nummer {n}",
+                redacted_text=f"zin nummer {n}", model="m",
+            )
+            for n in range(130)
+        )  # fmt: skip
+    at = page(call_page, HANDLER, call="long-call")
+    turns = [b.key for b in at.button if (b.key or "").startswith("turn-")]
+    assert turns == [f"turn-{n}" for n in range(60)]
+    next(b for b in at.button if b.label == "Later turns").click().run()
+    assert next(b.key for b in at.button if (b.key or "").startswith("turn-")) == "turn-60"
+    linked = page(call_page, HANDLER, call="long-call", at=str(int(100 * 13.0)))
+    shown = [b.key for b in linked.button if (b.key or "").startswith("turn-")]
+    assert "turn-100" in shown and len(shown) <= 60
+    at.text_input(key="find:long-call").input("nummer 12").run()
+    found = [b.key for b in at.button if (b.key or "").startswith("turn-")]
+    assert found == ["turn-12"] + [f"turn-{n}" for n in range(120, 130)]

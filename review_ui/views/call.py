@@ -22,6 +22,7 @@ from storage.calls import CallDetail, open_call, playback_url
 
 T = TypeVar("T")
 PLAYER_TTL_S = 300  # a presigned link lives this long; the page asks for a new one after
+TURNS_SHOWN = 60  # turn buttons drawn at once
 
 
 def render() -> None:
@@ -40,10 +41,8 @@ def render() -> None:
     _seek_from_link(call.id)
     st.header(f"Call {call.id}")
     _summary(detail, viewer)
-    if viewer.may_play_audio:
-        _player(viewer, call.id)
     timeline_chart(detail)
-    _transcript(detail, viewer)
+    _listen_and_read(detail, viewer)
     if viewer.role in (Role.TEAM_LEAD, Role.ADMIN):
         _coaching(detail, viewer)
     if viewer.role in (Role.COMPLAINT_HANDLER, Role.ADMIN):
@@ -110,27 +109,79 @@ def _player(viewer: Viewer, call_id: str) -> None:
         st.audio(link[0], format="audio/mpeg", start_time=seek, autoplay=nonce > 0)
 
 
+@st.fragment
+def _listen_and_read(detail: CallDetail, viewer: Viewer) -> None:
+    """The player and the transcript, rerun on their own: a seek or a page of turns redraws
+    this part only, not the summary, the time line and the forms."""
+    if viewer.may_play_audio:
+        _player(viewer, detail.call.id)
+    _transcript(detail, viewer)
+
+
 def _transcript(detail: CallDetail, viewer: Viewer) -> None:
+    """The turns, a window of ``TURNS_SHOWN`` at a time (a 30-minute call has ~450; drawing
+    them all as buttons costs the browser a second), or every turn that holds the words
+    looked for."""
+    call_id = detail.call.id
     st.subheader(
         "Transcript" + (" (personal data redacted)" if not viewer.sees_personal_data else "")
     )
     if not detail.segments:
         st.info("Not transcribed yet.")
         return
-    find = st.text_input("Find in call", key=f"find:{detail.call.id}").strip().lower()
+    find = st.text_input("Find in call", key=f"find:{call_id}").strip().lower()
+    numbered = list(enumerate(detail.segments))
+    if find:
+        shown = [(n, s) for n, s in numbered if find in s.text.lower()][:TURNS_SHOWN]
+        st.caption(f"{len(shown)} turns hold '{find}'")
+    else:
+        first = _window_start(call_id, len(numbered))
+        shown = numbered[first : first + TURNS_SHOWN]
+        _window_controls(call_id, first, len(numbered))
     playable = viewer.may_play_audio
     with st.container(height=420):
-        for n, segment in enumerate(detail.segments):
-            if find and find not in segment.text.lower():
-                continue
+        for n, segment in shown:
             label = f"[{state.clock(segment.start_s)}] {segment.speaker}: {segment.text}"
             if playable:
                 st.button(
                     label, key=f"turn-{n}", type="tertiary", on_click=_seek,
-                    args=(detail.call.id, segment.start_s),
+                    args=(call_id, segment.start_s),
                 )  # fmt: skip
             else:
                 st.markdown(label)
+
+
+def _window_start(call_id: str, turns: int) -> int:
+    """The first turn shown: where the user paged to, else the window holding the moment the
+    player was sent to (a search hit's link)."""
+    paged = st.session_state.get(f"turns-from:{call_id}")
+    if paged is not None:
+        return int(paged)
+    seek, _ = st.session_state.get(f"seek:{call_id}", (0, 0))
+    detail_turns = st.session_state.get(f"opened:{call_id}")
+    if seek and detail_turns is not None:
+        before = sum(1 for s in detail_turns.segments if s.start_s < seek)
+        return max(0, min(before - 1, turns - 1)) // TURNS_SHOWN * TURNS_SHOWN
+    return 0
+
+
+def _window_controls(call_id: str, first: int, turns: int) -> None:
+    if turns <= TURNS_SHOWN:
+        return
+    earlier, where, later = st.columns([1, 3, 1])
+    earlier.button(
+        "Earlier turns", disabled=first == 0, key=f"earlier:{call_id}",
+        on_click=_show_from, args=(call_id, max(0, first - TURNS_SHOWN)),
+    )  # fmt: skip
+    where.caption(f"turns {first + 1} to {min(turns, first + TURNS_SHOWN)} of {turns}")
+    later.button(
+        "Later turns", disabled=first + TURNS_SHOWN >= turns, key=f"later:{call_id}",
+        on_click=_show_from, args=(call_id, first + TURNS_SHOWN),
+    )  # fmt: skip
+
+
+def _show_from(call_id: str, first: int) -> None:
+    st.session_state[f"turns-from:{call_id}"] = first
 
 
 def _seek_from_link(call_id: str) -> None:
