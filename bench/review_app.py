@@ -61,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from review_ui.views.call import TURNS_SHOWN
 from settings import load_settings
 from storage.access import Role, Viewer
 from storage.calls import open_call
@@ -155,7 +156,7 @@ class Target:
 
     def transcript(self, turns: int) -> str:
         """The element that is there once the whole transcript is."""
-        return TABLE if self.table else LAST_TURN.format(n=turns - 1)
+        return TABLE if self.table else LAST_TURN.format(n=min(turns, TURNS_SHOWN) - 1)
 
     def click_turn(self, page: Page, turn: int) -> None:
         if not self.table:
@@ -303,7 +304,7 @@ if AS_TABLE:
     )
 else:
     with st.container(height=420):
-        for n, (speaker, start_s, text) in enumerate(TURNS):
+        for n, (speaker, start_s, text) in enumerate(TURNS[:SHOWN]):
             st.button(
                 f"[{clock(start_s)}] {speaker}: {text}", key=f"turn-{n}", type="tertiary",
                 on_click=seek, args=(start_s,),
@@ -328,6 +329,7 @@ def write_bare_script(
         "COLOURS": COLOURS,
         "AUDIO_URL": audio_url,
         "AS_TABLE": as_table,
+        "SHOWN": TURNS_SHOWN,
     }
     header = "import time\n\nSTARTED = time.perf_counter()\n"
     header += "".join(f"{k} = {v!r}\n" for k, v in constants.items())
@@ -433,7 +435,8 @@ def measure(browser: Browser, target: Target, *, runs: int, turns: int) -> Timin
         for run in range(runs + 1):
             page = context.new_page()
             try:
-                figures.append(one_run(page, target, turns=turns, turn=(turns // 2 + run) % turns))
+                shown = min(turns, TURNS_SHOWN)
+                figures.append(one_run(page, target, turns=turns, turn=(shown // 2 + run) % shown))
             except Exception:
                 shot = Path(tempfile.gettempdir()) / f"bench-review-app-{target.label}.png"
                 page.screenshot(path=str(shot), full_page=True)
@@ -496,7 +499,9 @@ def server_side(
         at.query_params["call"] = call_id
         at.run()
         assert not at.exception, at.exception
-        assert len([b for b in at.button if (b.key or "").startswith("turn-")]) == turns
+        assert len([b for b in at.button if (b.key or "").startswith("turn-")]) == min(
+            turns, TURNS_SHOWN
+        )
         return float(at.session_state[SCRIPT_S])
 
     def run_bare(script: Path, table: bool) -> float:
@@ -505,7 +510,8 @@ def server_side(
         at.run()
         assert not at.exception, at.exception
         buttons = [b for b in at.button if (b.key or "").startswith("turn-")]
-        assert (len(at.dataframe), len(buttons)) == ((1, 0) if table else (0, turns))
+        shown = min(turns, TURNS_SHOWN)
+        assert (len(at.dataframe), len(buttons)) == ((1, 0) if table else (0, shown))
         return float(at.session_state[SCRIPT_S])
 
     handler = Viewer("handler", Role.COMPLAINT_HANDLER)
