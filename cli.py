@@ -686,7 +686,8 @@ def serve_review_app(
 
 @app.command("scheduler")
 def run_scheduler() -> None:
-    """Run the recurring jobs alone (poll and sweep the incoming bucket) until stopped."""
+    """Run the recurring jobs alone (poll, sweep, transcribe, purge, verify, expire exports)
+    until stopped; SIGTERM lets running jobs finish their run."""
     import scheduler
 
     settings = _settings()
