@@ -105,6 +105,15 @@ def sign_out() -> None:
     st.rerun()
 
 
+def customer_number(text: str) -> str | None:
+    """A typed customer number in E.164 (as calls are stored), or None when left empty."""
+    if not text.strip():
+        return None
+    from storage.subject_requests import customer_number as e164
+
+    return e164(text, storage().settings)
+
+
 def local(instant: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An instant in the installation's zone, as people there read it."""
     return instant.astimezone(storage().settings.zone).strftime(fmt)

@@ -18,7 +18,7 @@ from errors import CallrecError
 from review_ui import state
 from review_ui.timeline import timeline_chart
 from storage.access import Role, Viewer
-from storage.calls import CallDetail, open_call, playback_url
+from storage.calls import CallDetail, SegmentView, open_call, playback_url
 
 T = TypeVar("T")
 PLAYER_TTL_S = 300  # a presigned link lives this long; the page asks for a new one after
@@ -135,7 +135,7 @@ def _transcript(detail: CallDetail, viewer: Viewer) -> None:
         shown = [(n, s) for n, s in numbered if find in s.text.lower()][:TURNS_SHOWN]
         st.caption(f"{len(shown)} turns hold '{find}'")
     else:
-        first = _window_start(call_id, len(numbered))
+        first = _window_start(call_id, detail.segments)
         shown = numbered[first : first + TURNS_SHOWN]
         _window_controls(call_id, first, len(numbered))
     playable = viewer.may_play_audio
@@ -151,18 +151,17 @@ def _transcript(detail: CallDetail, viewer: Viewer) -> None:
                 st.markdown(label)
 
 
-def _window_start(call_id: str, turns: int) -> int:
+def _window_start(call_id: str, segments: list[SegmentView]) -> int:
     """The first turn shown: where the user paged to, else the window holding the moment the
     player was sent to (a search hit's link)."""
     paged = st.session_state.get(f"turns-from:{call_id}")
     if paged is not None:
         return int(paged)
     seek, _ = st.session_state.get(f"seek:{call_id}", (0, 0))
-    detail_turns = st.session_state.get(f"opened:{call_id}")
-    if seek and detail_turns is not None:
-        before = sum(1 for s in detail_turns.segments if s.start_s < seek)
-        return max(0, min(before - 1, turns - 1)) // TURNS_SHOWN * TURNS_SHOWN
-    return 0
+    if not seek:
+        return 0
+    before = sum(1 for segment in segments if segment.start_s < seek)
+    return max(0, min(before - 1, len(segments) - 1)) // TURNS_SHOWN * TURNS_SHOWN
 
 
 def _window_controls(call_id: str, first: int, turns: int) -> None:

@@ -39,7 +39,7 @@ def render() -> None:
         min_duration_s=min_minutes * 60 or None,
         max_duration_s=max_minutes * 60 if max_minutes < 120 else None,
         held={"any": None, "on hold": True, "not on hold": False}[held],
-        customer_number=_number(customer),
+        customer_number=state.customer_number(customer),
     )  # fmt: skip
     rows = find_calls(state.storage(), viewer, filters, now=state.now())
     if not rows:
@@ -67,12 +67,3 @@ def render() -> None:
     picked = chosen.selection.rows if chosen else []
     if picked:
         state.go("call", call=str(table[picked[0]]["call"]))
-
-
-def _number(text: str) -> str | None:
-    """A typed customer number in E.164 (as calls are stored), or None when left empty."""
-    if not text.strip():
-        return None
-    from storage.subject_requests import customer_number
-
-    return customer_number(text, state.storage().settings)

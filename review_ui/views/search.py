@@ -41,7 +41,7 @@ def render() -> None:
         filters = Filters(
             since=since, until=until, agent=agent or None, team=team or None,
             queue=queue or None, direction=direction or None, speaker=speaker or None,
-            customer_number=_number(customer),
+            customer_number=state.customer_number(customer),
         )  # fmt: skip
         result = search(
             state.storage(), text, viewer=viewer, filters=filters, limit=PAGE,
@@ -69,11 +69,3 @@ def render() -> None:
     if result.more and following.button("Next"):
         st.session_state["search-page"] = page + 1
         st.rerun()
-
-
-def _number(text: str) -> str | None:
-    if not text.strip():
-        return None
-    from storage.subject_requests import customer_number
-
-    return customer_number(text, state.storage().settings)
