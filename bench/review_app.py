@@ -366,24 +366,33 @@ def served(script: Path, env: dict[str, str], log: Path) -> Iterator[str]:
 
 # Installed once per tab, re-armed before each measured click: remembers when the click event
 # fired and every change of the app's script-run state since (runs starting and ending).
+# The whole document is observed: React may replace the ``stApp`` element between runs, and an
+# observer of the old one would then never see another state change.
 ARM = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
   if (!window.__bench) {
     document.addEventListener('click', () => {
       if (window.__bench.clickAt === null) window.__bench.clickAt = performance.now();
     }, true);
-    new MutationObserver(() => {
-      window.__bench.log.push([app.getAttribute('data-test-script-state'), performance.now()]);
-    }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    new MutationObserver((changes) => {
+      for (const change of changes) {
+        if (change.target.getAttribute('data-testid') !== 'stApp') continue;
+        const state = change.target.getAttribute('data-test-script-state');
+        window.__bench.log.push([state, performance.now()]);
+      }
+    }).observe(document.body, {
+      attributes: true, subtree: true, attributeFilter: ['data-test-script-state'],
+    });
   }
   window.__bench = {clickAt: null, log: []};
 }"""
-# Once the click made the app run, it is idle again, no stale element is left and every
-# selector's element is laid out (non-zero box): milliseconds [since the click, before the last
-# run began, that run, after it]; null (keep polling) until then.
+# Once the app is idle after the click, no stale element is left and every selector's element
+# is laid out (non-zero box): milliseconds [since the click, before the last run began, that run,
+# after it]; null (keep polling) until then. Every selector names an element the click creates,
+# so its presence shows the click's run happened, even one too quick for the browser to show it
+# as running (the log is then empty and the run counts as starting at the click).
 DONE = """(selectors) => {
   const bench = window.__bench;
-  if (bench.clickAt === null || bench.log.length === 0) return null;
+  if (bench.clickAt === null) return null;
   const app = document.querySelector('[data-testid="stApp"]');
   if (app.getAttribute('data-test-script-state') !== 'notRunning') return null;
   if (document.querySelector('[data-stale="true"]')) return null;

@@ -214,7 +214,7 @@ def test_a_long_call_shows_its_turns_a_window_at_a_time_and_a_link_opens_the_rig
         session.add_all(
             Segment(
                 call_id="long-call", speaker="agent" if n % 2 else "customer",
-                start_s=n * 13.0, end_s=n * 13.0 + 10, text=f"zin nummer {n}",
+                start_s=n * 13.0 + 0.4, end_s=n * 13.0 + 10, text=f"zin nummer {n}",
                 redacted_text=f"zin nummer {n}", model="m",
             )
             for n in range(130)
@@ -224,9 +224,15 @@ def test_a_long_call_shows_its_turns_a_window_at_a_time_and_a_link_opens_the_rig
     assert turns == [f"turn-{n}" for n in range(60)]
     next(b for b in at.button if b.label == "Later turns").click().run()
     assert next(b.key for b in at.button if (b.key or "").startswith("turn-")) == "turn-60"
-    linked = page(call_page, HANDLER, call="long-call", at=str(int(100 * 13.0)))
+    next(b for b in at.button if b.label == "Listen").click().run()
+    at.button(key="turn-60").click().run()  # the first turn of a window: the window stays
+    assert next(b.key for b in at.button if (b.key or "").startswith("turn-")) == "turn-60"
+    assert at.get("audio")[0].proto.start_time == 780  # whole seconds for the player
+    linked = page(call_page, HANDLER, call="long-call", at=str(100 * 13.0 + 0.4))
     shown = [b.key for b in linked.button if (b.key or "").startswith("turn-")]
     assert "turn-100" in shown and len(shown) <= 60
+    linked = page(call_page, HANDLER, call="long-call", at=str(60 * 13.0 + 0.4))
+    assert next(b.key for b in linked.button if (b.key or "").startswith("turn-")) == "turn-60"
     at.text_input(key="find:long-call").input("nummer 12").run()
     found = [b.key for b in at.button if (b.key or "").startswith("turn-")]
     assert found == ["turn-12"] + [f"turn-{n}" for n in range(120, 130)]

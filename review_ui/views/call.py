@@ -104,9 +104,9 @@ def _player(viewer: Viewer, call_id: str) -> None:
             state.storage(), viewer, call_id, now=state.now(), expires_s=PLAYER_TTL_S
         )
         link = st.session_state[key] = (url, state.now() + timedelta(seconds=PLAYER_TTL_S - 30))
-    seek, nonce = st.session_state.get(f"seek:{call_id}", (0, 0))
+    seek_s, nonce = st.session_state.get(f"seek:{call_id}", (0.0, 0))
     with st.container(key=f"player-{nonce}"):
-        st.audio(link[0], format="audio/mpeg", start_time=seek, autoplay=nonce > 0)
+        st.audio(link[0], format="audio/mpeg", start_time=int(seek_s), autoplay=nonce > 0)
 
 
 @st.fragment
@@ -134,10 +134,11 @@ def _transcript(detail: CallDetail, viewer: Viewer) -> None:
     if find:
         shown = [(n, s) for n, s in numbered if find in s.text.lower()][:TURNS_SHOWN]
         st.caption(f"{len(shown)} turns hold '{find}'")
+        window_from = None  # a turn found by its words: the window follows it
     else:
-        first = _window_start(call_id, detail.segments)
-        shown = numbered[first : first + TURNS_SHOWN]
-        _window_controls(call_id, first, len(numbered))
+        window_from = _window_start(call_id, detail.segments)  # a turn clicked: it stays
+        shown = numbered[window_from : window_from + TURNS_SHOWN]
+        _window_controls(call_id, window_from, len(numbered))
     playable = viewer.may_play_audio
     with st.container(height=420):
         for n, segment in shown:
@@ -145,7 +146,7 @@ def _transcript(detail: CallDetail, viewer: Viewer) -> None:
             if playable:
                 st.button(
                     label, key=f"turn-{n}", type="tertiary", on_click=_seek,
-                    args=(call_id, segment.start_s),
+                    args=(call_id, segment.start_s), kwargs={"window_from": window_from},
                 )  # fmt: skip
             else:
                 st.markdown(label)
@@ -157,11 +158,9 @@ def _window_start(call_id: str, segments: list[SegmentView]) -> int:
     paged = st.session_state.get(f"turns-from:{call_id}")
     if paged is not None:
         return int(paged)
-    seek, _ = st.session_state.get(f"seek:{call_id}", (0, 0))
-    if not seek:
-        return 0
-    before = sum(1 for segment in segments if segment.start_s < seek)
-    return max(0, min(before - 1, len(segments) - 1)) // TURNS_SHOWN * TURNS_SHOWN
+    seek_s, _ = st.session_state.get(f"seek:{call_id}", (0.0, 0))
+    started = sum(1 for segment in segments if segment.start_s <= seek_s)
+    return max(0, started - 1) // TURNS_SHOWN * TURNS_SHOWN
 
 
 def _window_controls(call_id: str, first: int, turns: int) -> None:
@@ -191,10 +190,13 @@ def _seek_from_link(call_id: str) -> None:
         _seek(call_id, float(at) if at.replace(".", "", 1).isdigit() else 0.0)
 
 
-def _seek(call_id: str, start_s: float) -> None:
-    """Start the player at a turn; a new nonce re-keys it even for the same spot twice."""
-    _, nonce = st.session_state.get(f"seek:{call_id}", (0, 0))
-    st.session_state[f"seek:{call_id}"] = (int(start_s), nonce + 1)
+def _seek(call_id: str, start_s: float, *, window_from: int | None = None) -> None:
+    """Start the player at a turn; a new nonce re-keys it even for the same spot twice. The
+    exact start is kept (the player gets whole seconds) so the turn window can find the turn;
+    ``window_from`` pins the window, None lets it follow the player."""
+    _, nonce = st.session_state.get(f"seek:{call_id}", (0.0, 0))
+    st.session_state[f"seek:{call_id}"] = (start_s, nonce + 1)
+    st.session_state[f"turns-from:{call_id}"] = window_from
 
 
 def _coaching(detail: CallDetail, viewer: Viewer) -> None:
