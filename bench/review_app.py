@@ -16,8 +16,9 @@ Then serves, one after the other, with ``streamlit run`` and drives Debian's Chr
    handler, then as the lead);
 2. bare: a generated Streamlit script doing the same rendering work with nothing of callrec's
    layer (no storage, no sign-in, no role checks, no audit): the same turns as ``st.button``s in
-   a ``st.container(height=420)``, an altair chart of the same intervals, the same re-keyed
-   ``st.audio``; a one-button form stands in for the sign-in so both start from the same click;
+   a ``st.container(height=420)``, the same Vega-Lite chart of the same intervals, the same
+   re-keyed ``st.audio``; a one-button form stands in for the sign-in so both start from the
+   same click;
 3. bare, the turns as one ``st.dataframe`` whose row selection seeks: what the page would cost
    with one transcript element instead of one button per turn (the change this bench weighs).
 
@@ -246,10 +247,9 @@ def build_call(storage: Storage, turns: list[TranscriptSegment], *, now: datetim
     return call_id
 
 
-# The bare script: STARTED and the constants (TURNS, ROWS, LANES, COLOURS, AUDIO_URL, AS_TABLE)
+# The bare script: STARTED and the constants (TURNS, ROWS, SPEC, AUDIO_URL, AS_TABLE, SHOWN)
 # are written above it. AS_TABLE renders the turns as one st.dataframe whose row selection seeks.
 BARE = """
-import altair as alt
 import streamlit as st
 
 st.set_page_config(page_title="bare", layout="wide")
@@ -283,18 +283,7 @@ if st.session_state.get("listen") or st.button("Listen"):
     at, nonce = st.session_state.get("seek", (0, 0))
     with st.container(key=f"player-{nonce}"):
         st.audio(AUDIO_URL, format="audio/mpeg", start_time=at, autoplay=nonce > 0)
-chart = (
-    alt.Chart(alt.Data(values=ROWS))
-    .mark_bar()
-    .encode(
-        x=alt.X("start:Q", title="seconds"),
-        x2="end:Q",
-        y=alt.Y("lane:N", sort=LANES, title=None),
-        color=alt.Color("lane:N", scale=alt.Scale(domain=LANES, range=COLOURS), legend=None),
-    )
-    .properties(height=140)
-)
-st.altair_chart(chart, use_container_width=True)
+st.vega_lite_chart(ROWS, SPEC, width="stretch")
 st.subheader("Transcript")
 if AS_TABLE:
     st.dataframe(
@@ -316,7 +305,7 @@ st.session_state["bench:script-s"] = time.perf_counter() - STARTED
 def write_bare_script(
     path: Path, turns: list[TranscriptSegment], audio_url: str, *, as_table: bool
 ) -> Path:
-    from review_ui.timeline import COLOURS, LANES, stretches
+    from review_ui.timeline import chart_spec, stretches
 
     rows = [
         {"lane": s.lane, "start": round(s.start_s, 2), "end": round(s.end_s, 2)}
@@ -325,8 +314,7 @@ def write_bare_script(
     constants = {
         "TURNS": [(t.speaker, t.start_s, t.text) for t in turns],
         "ROWS": rows,
-        "LANES": LANES,
-        "COLOURS": COLOURS,
+        "SPEC": chart_spec(),
         "AUDIO_URL": audio_url,
         "AS_TABLE": as_table,
         "SHOWN": TURNS_SHOWN,

@@ -129,6 +129,12 @@ def settle_objects(storage: Storage, call_id: str) -> int:
     return _mark(storage, call_id, held=held)
 
 
+def active_hold(storage: Storage, call_id: str) -> Hold | None:
+    """The call's hold not yet released, if any (a call has at most one)."""
+    with storage.catalogue.session() as session:
+        return _active_hold(session, call_id)
+
+
 def active_holds(storage: Storage) -> list[Hold]:
     """Every hold not yet released, the first to review first."""
     with storage.catalogue.session() as session:

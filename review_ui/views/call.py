@@ -238,11 +238,11 @@ def _coaching(detail: CallDetail, viewer: Viewer) -> None:
 
 def _dispute(detail: CallDetail, viewer: Viewer) -> None:
     from storage.calls import export_call
-    from storage.holds import active_holds, place_hold, release_hold
+    from storage.holds import active_hold, place_hold, release_hold
 
     storage, call = state.storage(), detail.call
     st.subheader("Dispute")
-    held = next((h for h in active_holds(storage) if h.call_id == call.id), None)
+    held = active_hold(storage, call.id)
     if held is not None:
         st.warning(
             f"On hold since {state.local(held.created_at)} by {held.created_by}: {held.reason} "
