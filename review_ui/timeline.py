@@ -72,7 +72,10 @@ def chart_spec() -> dict[str, Any]:
         "encoding": {
             "x": {"field": "start", "type": "quantitative", "title": "seconds"},
             "x2": {"field": "end"},
-            "y": {"field": "lane", "type": "nominal", "sort": LANES, "title": None},
+            "y": {
+                "field": "lane", "type": "nominal", "sort": LANES, "title": None,
+                "axis": {"labelOverlap": False},  # Vega hid every other lane's name
+            },
             "color": {
                 "field": "lane", "type": "nominal", "legend": None,
                 "scale": {"domain": LANES, "range": COLOURS},

@@ -61,7 +61,7 @@ def _opened(viewer: Viewer, call_id: str) -> CallDetail:
 def _summary(detail: CallDetail, viewer: Viewer) -> None:
     call = detail.call
     deleted_on = call.started_at + timedelta(days=state.storage().settings.retention_days)
-    cols = st.columns(5)
+    cols = st.columns([2, 1, 1.2, 1, 1.4])  # the start's date and time need the width
     cols[0].metric("Started", state.local(call.started_at))
     cols[1].metric("Duration", state.clock(call.duration_s))
     cols[2].metric("Agent", call.agent_id or "-")
@@ -95,18 +95,23 @@ def _percent(value: float | None) -> str:
 def _player(viewer: Viewer, call_id: str) -> None:
     """The player, fed by a short-lived presigned link (never a public bucket). It is re-keyed
     on every seek: ``st.audio`` only moves to ``start_time`` when it is a new element."""
-    key = f"player:{call_id}"
-    link = st.session_state.get(key)
+    link = st.session_state.get(f"player:{call_id}")
     if link is None or link[1] <= state.now():
-        if not st.button("Listen", icon=":material/play_arrow:"):
-            return
-        url = playback_url(
-            state.storage(), viewer, call_id, now=state.now(), expires_s=PLAYER_TTL_S
+        st.button(
+            "Listen", icon=":material/play_arrow:", on_click=_open_player, args=(viewer, call_id)
         )
-        link = st.session_state[key] = (url, state.now() + timedelta(seconds=PLAYER_TTL_S - 30))
+        return
     seek_s, nonce = st.session_state.get(f"seek:{call_id}", (0.0, 0))
     with st.container(key=f"player-{nonce}"):
         st.audio(link[0], format="audio/mpeg", start_time=int(seek_s), autoplay=nonce > 0)
+
+
+def _open_player(viewer: Viewer, call_id: str) -> None:
+    """A fresh playback link (audited), before the rerun that draws the player in the button's
+    place; it is renewed 30 s before it runs out."""
+    url = playback_url(state.storage(), viewer, call_id, now=state.now(), expires_s=PLAYER_TTL_S)
+    expires = state.now() + timedelta(seconds=PLAYER_TTL_S - 30)
+    st.session_state[f"player:{call_id}"] = (url, expires)
 
 
 @st.fragment
