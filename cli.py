@@ -33,6 +33,14 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+# Commands that read calls for someone apply that person's role (see ``_viewer``); without it
+# they run as the operator, who holds the installation's credentials: the admin role.
+AsRoleOption = Annotated[
+    str, typer.Option("--as-role", help="team_lead, complaint_handler, analyst or admin.")
+]
+TeamsOption = Annotated[
+    str | None, typer.Option("--teams", help="With --as-role team_lead: their teams, a,b.")
+]
 
 
 def _settings() -> Settings:
@@ -141,13 +149,17 @@ def ingest_files(
 def list_calls(
     as_json: JsonFlag = False,
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
+    as_role: AsRoleOption = "admin",
+    teams: TeamsOption = None,
 ) -> None:
-    """List calls: id, start, duration, channels, agent, state and days before deletion."""
-    from storage.calls import recent_calls
+    """List the calls a role may see: id, start, duration, channels, agent, state and days
+    before deletion."""
+    from storage.calls import CallFilters, find_calls
 
     settings = _settings()
+    viewer = _viewer(as_role, teams)
     with open_storage(settings) as storage:
-        rows = recent_calls(storage, now=datetime.now(UTC), limit=limit)
+        rows = find_calls(storage, viewer, CallFilters(), now=datetime.now(UTC), limit=limit)
     if as_json:
         _print_json([row.to_dict() for row in rows])
         return
@@ -223,13 +235,17 @@ def show(
     call_id: Annotated[str, typer.Argument(help="The call's id.")],
     as_json: JsonFlag = False,
     redacted: Annotated[bool, typer.Option("--redacted", help="Personal data replaced.")] = False,
+    as_role: AsRoleOption = "admin",
+    teams: TeamsOption = None,
 ) -> None:
-    """A call's metadata, metrics and speaker-labelled transcript with times."""
-    from storage.calls import call_detail
+    """A call's metadata, metrics and speaker-labelled transcript with times, as a role may
+    read it; recorded in the audit trail like a call opened in the review app."""
+    from storage.calls import open_call
 
     settings = _settings()
+    viewer = _viewer(as_role, teams)
     with open_storage(settings) as storage:
-        detail = call_detail(storage, call_id, now=datetime.now(UTC))
+        detail = open_call(storage, viewer, call_id, now=datetime.now(UTC))
     payload = detail.to_dict(redacted=redacted)
     if as_json:
         _print_json(payload)
@@ -474,12 +490,8 @@ Text = Annotated[str | None, typer.Option()]
 @app.command("search")
 def search_transcripts(
     query: Annotated[str, typer.Argument(help='Words, "exact phrases", prefix*, OR, -exclusions.')],
-    as_role: Annotated[
-        str, typer.Option("--as-role", help="team_lead, complaint_handler, analyst or admin.")
-    ] = "admin",
-    teams: Annotated[
-        str | None, typer.Option("--teams", help="With --as-role team_lead: their teams, a,b.")
-    ] = None,
+    as_role: AsRoleOption = "admin",
+    teams: TeamsOption = None,
     since: Annotated[str | None, typer.Option(help="Calls started on or after (ISO 8601).")] = None,
     until: Annotated[str | None, typer.Option(help="Calls started before (ISO 8601).")] = None,
     agent: Text = None,

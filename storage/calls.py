@@ -246,6 +246,8 @@ def require_call(session: Session, call_id: str) -> Call:
         CallNotFoundError: No such call (with the date and reason if it was erased), or it is
             being erased.
     """
+    if "\x00" in call_id:  # never a call's id, and PostgreSQL refuses it in a text parameter
+        raise _no_call(call_id)
     call = session.get(Call, call_id)
     if call is None:
         tombstone = session.get(Tombstone, call_id)

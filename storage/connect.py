@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from settings import Settings
 from storage.catalogue import Catalogue
@@ -54,7 +56,7 @@ def open_storage(settings: Settings) -> Iterator[Storage]:
         CatalogueError: The database is unreachable.
         EmbeddedS3Error: The embedded server did not start.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _private_folder(settings.data_dir)
     with contextlib.ExitStack() as stack:
         if settings.embedded_s3:
             server = EmbeddedS3(settings.data_dir, start_timeout_s=settings.s3_start_timeout_s)
@@ -79,3 +81,12 @@ def _ensure_backstop(storage: Storage) -> None:
         ensure_backstop(storage)
     except ObjectStoreError as exc:
         log.warning("lifecycle backstop not set: %s", exc)
+
+
+def _private_folder(folder: Path) -> None:
+    """Create the data folder readable by its owner only, and close one left open: the embedded
+    SQLite catalogue in it holds every transcript and is guarded by nothing but these
+    permissions (the S3 keys beside it are 0600 too)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o077 and folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)

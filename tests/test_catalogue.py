@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +31,9 @@ from storage.catalogue import (
     Speaker,
     Tombstone,
 )
+from storage.connect import open_storage
+from storage.embedded_s3 import S3Endpoint
+from tests.stores import settings_for
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -262,3 +266,18 @@ def test_opening_a_fresh_sqlite_file_waits_for_a_writer_instead_of_failing(tmp_p
     finally:
         release.join()
         holder.close()
+
+
+def test_the_data_folder_holding_the_catalogue_is_private_to_its_owner(
+    tmp_path: Path, s3_endpoint: S3Endpoint
+):
+    """Anyone who can read the embedded SQLite file reads every transcript: the folder is
+    created 0700, and one left readable by an earlier version is closed."""
+    fresh, left_open = tmp_path / "fresh", tmp_path / "left-open"
+    left_open.mkdir(mode=0o755)
+    left_open.chmod(0o755)
+    for data_dir in (fresh, left_open):
+        with open_storage(settings_for(data_dir, s3_endpoint)):
+            pass
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700, data_dir
+        assert (data_dir / "catalogue.db").exists()

@@ -99,7 +99,7 @@ def term_trend(
         calls = matches_per_call(session.connection(), query, viewer=viewer, filters=filters)
         record(
             session, actor=viewer.name, action=Action.SEARCH, at=now, kind="trend",
-            query=str(query), filters=filters.given(), per=per, calls=len(calls),
+            query=str(query), filters=filters.masked(), per=per, calls=len(calls),
             role=str(viewer.role),
         )  # fmt: skip
     zone = storage.settings.zone
@@ -151,7 +151,7 @@ def call_stats(
         rows = session.connection().execute(_stats_statement(by, filters, viewer)).all()
         record(
             session, actor=viewer.name, action=Action.SEARCH, at=now, kind="stats", query=None,
-            filters=filters.given(), by=by, groups=len(rows), role=str(viewer.role),
+            filters=filters.masked(), by=by, groups=len(rows), role=str(viewer.role),
         )  # fmt: skip
     stats = [_stats_row(by, row) for row in rows]
     return sorted(stats, key=lambda row: (row.key is None, row.key or ""))
