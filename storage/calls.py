@@ -1,11 +1,12 @@
 """Reading calls: listings, a call's page, its audio and an export, each as a role may.
 
-``recent_calls`` and ``call_detail`` are the operator's view (the CLI, exports): everything.
-``find_calls``, ``open_call``, ``playback_url`` and ``export_call`` are what the review app calls
-for its signed-in :class:`Viewer`, and they apply the rules of ``storage.access`` themselves, so
-a page that forgets a check cannot leak: a team lead is told "no call X" about another team's
-call (not even its existence shows), an analyst's call holds no unredacted text at all, and every
-opened page, audio link and export is in the audit trail.
+``call_detail`` is the operator's view (exports, an access request): everything. ``find_calls``,
+``open_call``, ``playback_url`` and ``export_call`` are what the review app and the CLI call for a
+:class:`Viewer` (the CLI's operator is an admin unless it says ``--as-role``), and they apply the
+rules of ``storage.access`` themselves, so a page that forgets a check cannot leak: a team lead
+is told "no call X" about another team's call (not even its existence shows), an analyst's call
+holds no unredacted text at all, and every opened page, audio link and export is in the audit
+trail.
 """
 
 from __future__ import annotations
@@ -82,11 +83,6 @@ class CallFilters:
             for f in fields(self)
             if getattr(self, f.name) is not None
         }
-
-
-def recent_calls(storage: Storage, *, now: datetime, limit: int = 50) -> list[CallRow]:
-    """The newest calls first, each with the whole days left before it is erased."""
-    return _listing(storage, [], now=now, limit=limit)
 
 
 def find_calls(
