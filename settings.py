@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         default=4, ge=1, le=64, description="Recordings ingested at once by one process."
     )
+    ingest_max_recording_mb: int = Field(
+        default=2000,
+        ge=1,
+        description="Largest recording accepted, in MB (2000: 17 hours of 8 kHz stereo WAV); a "
+        "larger one is quarantined before it is downloaded.",
+    )
+    ingest_max_call_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="Longest recording accepted, in hours (a line left open records for days); "
+        "a longer one is quarantined, and ffmpeg stops decoding it at this length.",
+    )
     poll_interval_s: float = Field(
         default=10.0, gt=0, description="Seconds between polls of the incoming bucket."
     )

@@ -69,6 +69,7 @@ _HINTS: dict[AudioReason, str] = {
     "corrupt": "export the recording from the PBX again",
     "not_audio": "this is not a call recording; check what was uploaded",
     "unsupported": "export it as WAV, MP3, Ogg, FLAC or GSM, mono or stereo",
+    "too_long": "check the PBX for a line left open, or raise CALLREC_INGEST_MAX_CALL_HOURS",
 }
 _PLAYABLE_CONTAINERS = ("mp3", "flac")  # plus PCM WAV: every current browser plays these
 _FFMPEG_TIMEOUT_S = 600.0
@@ -112,24 +113,31 @@ class Rendition:
     content_type: str = "audio/mpeg"
 
 
-def probe_and_render(path: Path, out_dir: Path) -> tuple[AudioInfo, Rendition | None]:
+def probe_and_render(
+    path: Path, out_dir: Path, *, max_duration_s: float | None = None
+) -> tuple[AudioInfo, Rendition | None]:
     """Probe, validate and render in one pass: THE ingest call (at most one ffmpeg run).
+
+    Args:
+        max_duration_s: Refuse a longer recording as ``too_long``; ffmpeg stops decoding just
+            past it, so a recording of days does not hold an ingest worker for hours.
 
     Returns:
         The info, and the rendition written into ``out_dir`` as ``<stem>.rendition.mp3``, or
         None when the original plays in a browser as is (PCM WAV, MP3, FLAC).
 
     Raises:
-        AudioError: the recording is empty, truncated, corrupt, not audio or unsupported.
+        AudioError: the recording is empty, truncated, corrupt, not audio, unsupported or too
+            long.
         RenditionError: the rendition could not be written.
     """
-    return _inspect(path, out_dir)
+    return _inspect(path, out_dir, max_duration_s)
 
 
 def probe(path: Path) -> AudioInfo:
     """Probe and validate only. Outside PCM WAV this decodes the whole stream (one ffmpeg run):
     there is no cheaper proof that it decodes. Prefer :func:`probe_and_render` during ingest."""
-    return _inspect(path, None)[0]
+    return _inspect(path, None, None)[0]
 
 
 def make_rendition(path: Path, info: AudioInfo, out_dir: Path) -> Rendition | None:
@@ -139,7 +147,9 @@ def make_rendition(path: Path, info: AudioInfo, out_dir: Path) -> Rendition | No
     return _run_ffmpeg(path, info.container, (info.channels, info.sample_rate), out_dir)[1]
 
 
-def _inspect(path: Path, out_dir: Path | None) -> tuple[AudioInfo, Rendition | None]:
+def _inspect(
+    path: Path, out_dir: Path | None, max_duration_s: float | None
+) -> tuple[AudioInfo, Rendition | None]:
     with path.open("rb") as f:
         head = f.read(4096)
     if not head:
@@ -152,6 +162,7 @@ def _inspect(path: Path, out_dir: Path | None) -> tuple[AudioInfo, Rendition | N
             wav = read_wav_header(path)
             _check_channels(wav.channels, path)
             if wav.pcm_codec:  # the fast path: nothing to decode, nothing to render
+                _check_duration(wav.duration_s, max_duration_s, path)
                 fields = (wav.duration_s, wav.channels, wav.sample_rate, wav.pcm_codec, "wav")
                 return AudioInfo(*fields, browser_playable=True), None
             layout = (wav.channels, wav.sample_rate)
@@ -164,7 +175,15 @@ def _inspect(path: Path, out_dir: Path | None) -> tuple[AudioInfo, Rendition | N
             complete = check_mp3(path, head)
     except FormatError as exc:
         raise AudioError(exc.reason, str(exc), path=path) from None
-    return _run_ffmpeg(path, container, layout, out_dir, complete=complete)
+    return _run_ffmpeg(
+        path, container, layout, out_dir, complete=complete, max_duration_s=max_duration_s
+    )
+
+
+def _check_duration(duration_s: float, max_duration_s: float | None, path: Path) -> None:
+    if max_duration_s is not None and duration_s > max_duration_s:
+        message = f"at least {duration_s:,.0f} s of audio, longer than the {max_duration_s:,.0f} s"
+        raise AudioError("too_long", f"{message} a recording may last", path=path)
 
 
 def _check_channels(channels: int, path: Path) -> None:
@@ -200,14 +219,18 @@ def _run_ffmpeg(
     out_dir: Path | None,
     *,
     complete: bool = False,
+    max_duration_s: float | None = None,
 ) -> tuple[AudioInfo, Rendition | None]:
-    """Decode the whole stream once, writing the MP3 rendition when one is needed.
+    """Decode the whole stream once (up to just past ``max_duration_s``), writing the MP3
+    rendition when one is needed.
 
     The rendition is written as ``.part`` and renamed when the run proved the recording sound,
     so a reader never sees half a file, nor a rendition of a refused recording.
     """
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+verbose"]
     cmd += ["-f", container, "-i", f"file:{path}", "-map", "0:a:0"]
+    if max_duration_s is not None:  # a second more, so that decoding past the limit shows
+        cmd += ["-t", f"{max_duration_s + 1:.3f}"]
     if out_dir is None or container in _PLAYABLE_CONTAINERS:
         final = part = None
         cmd += ["-f", "null", "-"]
@@ -237,7 +260,9 @@ def _run_ffmpeg(
         log = _read_log(done.stderr)
         if part and any(part.name in e or "No space left" in e for e in log.errors):
             raise RenditionError(f"ffmpeg could not write {part}: {log.errors[0]}", path=part)
-        info = _judge(path, container, done.returncode, log, complete=complete)
+        info = _judge(
+            path, container, done.returncode, log, complete=complete, limit_s=max_duration_s
+        )
         if part is None or final is None:
             return info, None
         part.replace(final)
@@ -289,13 +314,15 @@ def _seconds(hms: tuple[str, ...]) -> float:
     return int(hms[0]) * 3600 + int(hms[1]) * 60 + float(hms[2])
 
 
-def _judge(path: Path, container: str, returncode: int, log: _Log, *, complete: bool) -> AudioInfo:
+def _judge(
+    path: Path, container: str, returncode: int, log: _Log, *, complete: bool, limit_s: float | None
+) -> AudioInfo:
     """Turn one ffmpeg run into an AudioInfo, or the reason the recording is refused.
 
     Decoding short of the declared length is a cut, unless the timestamps ran on past frames
     that never decoded (FLAC numbers its frames) or the byte count proved the file whole (MP3):
     then the loss is inside. Checked before decode errors: a cut ends in half a frame, which
-    fails to decode.
+    fails to decode. The length limit comes first: decoding stopped there on purpose.
     """
     first_error = log.errors[0] if log.errors else f"ffmpeg exited with status {returncode}"
     if not log.streams:
@@ -316,6 +343,7 @@ def _judge(path: Path, container: str, returncode: int, log: _Log, *, complete: 
     rate = int(described[1])
     duration = (log.decoded_samples or 0) / rate
     declared = log.declared_s
+    _check_duration(max(duration, declared or 0), limit_s, path)
     if log.decoded_samples is not None and declared and declared - duration > _TRUNCATION_SLACK_S:
         lost_inside = declared - duration if complete else (log.end_s or duration) - duration
         if lost_inside > _TRUNCATION_SLACK_S:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-AudioReason = Literal["empty", "truncated", "corrupt", "not_audio", "unsupported"]
+AudioReason = Literal["empty", "truncated", "corrupt", "not_audio", "unsupported", "too_long"]
 
 WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,10 +28,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from errors import CallrecError
 
-_CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")  # fullmatch: "$" passes a "\n"
+# The width of the catalogue's text columns (storage.catalogue.Call): longer text would be
+# refused by PostgreSQL only after the original was stored.
+_TEXT_MAX = 64
+# Control characters (NUL above all) and lone surrogates (JSON's "\ud800") cannot be stored:
+# PostgreSQL refuses NUL in text and JSONB, and neither database encodes a surrogate.
+_UNSTORABLE = {"Cc", "Cs"}
+_SHOWN = 60  # characters of a refused value's repr quoted in its error
 _WITHHELD = {"", "anonymous", "unknown", "private", "withheld", "restricted", "unavailable"}
 AgentChannel = Literal["left", "right"]
 SIDECAR_SUFFIX = ".json"  # a sidecar is the recording's key plus this
+MAX_SIDECAR_BYTES = 64 * 1024  # one call's metadata is a few hundred bytes: more is not a sidecar
 
 
 class MetadataError(CallrecError):
@@ -57,13 +66,13 @@ class CallMetadata(BaseModel):
 
     call_id: str
     started_at: datetime
-    agent_id: str | None = None
-    team: str | None = None
-    queue: str | None = None
+    agent_id: str | None = Field(default=None, max_length=_TEXT_MAX)
+    team: str | None = Field(default=None, max_length=_TEXT_MAX)
+    queue: str | None = Field(default=None, max_length=_TEXT_MAX)
     direction: Literal["inbound", "outbound"] | None = None
     customer_number: str | None = Field(default=None, description="E.164, e.g. +31612345678")
-    customer_id: str | None = None
-    policy_number: str | None = None
+    customer_id: str | None = Field(default=None, max_length=_TEXT_MAX)
+    policy_number: str | None = Field(default=None, max_length=_TEXT_MAX)
     agent_channel: AgentChannel = "left"
     language: str | None = None
     extra: dict[str, str] = Field(default_factory=dict)
@@ -71,7 +80,7 @@ class CallMetadata(BaseModel):
     @field_validator("call_id")
     @classmethod
     def _safe_call_id(cls, value: str) -> str:
-        if not _CALL_ID.match(value):
+        if not _CALL_ID.fullmatch(value):
             raise ValueError(
                 "must be 1-128 characters of letters, digits and . _ : @ - (starting with a "
                 "letter or digit), because it names the stored objects"
@@ -88,13 +97,16 @@ class CallMetadata(BaseModel):
                 value = datetime.fromisoformat(text)
             except ValueError:
                 raise ValueError(
-                    f"{value!r} is not an ISO 8601 time such as 2026-03-01T14:05:00+01:00"
+                    f"{quoted(value)} is not an ISO 8601 time such as 2026-03-01T14:05:00+01:00"
                 ) from None
         if not isinstance(value, datetime):
-            raise ValueError(f"expected an ISO 8601 time, got {value!r}")
+            raise ValueError(f"expected an ISO 8601 time, got {quoted(value)}")
         if value.tzinfo is None:
             value = value.replace(tzinfo=zone, fold=0)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+            raise ValueError(f"{value.isoformat()} falls outside the years 1-9999 in UTC") from None
 
     @field_validator("direction", mode="before")
     @classmethod
@@ -102,7 +114,7 @@ class CallMetadata(BaseModel):
         if isinstance(value, str):
             value = {"in": "inbound", "out": "outbound"}.get(value.strip().lower(), value.lower())
             if value not in ("inbound", "outbound"):
-                raise ValueError(f"expected one of inbound, outbound; got {value!r}")
+                raise ValueError(f"expected one of inbound, outbound; got {quoted(value)}")
         return value
 
     @field_validator("agent_channel", mode="before")
@@ -113,7 +125,7 @@ class CallMetadata(BaseModel):
                 value.strip().lower(), value.strip().lower()
             )
             if value not in ("left", "right"):
-                raise ValueError(f"expected one of left, right; got {value!r}")
+                raise ValueError(f"expected one of left, right; got {quoted(value)}")
         return value
 
     @field_validator("customer_number", mode="before")
@@ -126,14 +138,16 @@ class CallMetadata(BaseModel):
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_possible_number(number):
-            raise ValueError(f"{value!r} is not a phone number")
+            raise ValueError(f"{quoted(value)} is not a phone number")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     @field_validator("language")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[a-z]{2}", value):
-            raise ValueError(f"expected a two-letter ISO 639-1 code such as 'nl', got {value!r}")
+            raise ValueError(
+                f"expected a two-letter ISO 639-1 code such as 'nl', got {quoted(value)}"
+            )
         return value
 
 
@@ -195,6 +209,7 @@ def parse_metadata(
     known = {k: v for k, v in merged.items() if k in _KNOWN and v != ""}
     known.setdefault("agent_channel", options.agent_channel)
     extra = {k: _as_text(v) for k, v in merged.items() if k not in _KNOWN}
+    _refuse_unstorable({**known, **extra})
     try:
         return CallMetadata.model_validate({**known, "extra": extra}, context={"options": options})
     except ValidationError as exc:
@@ -206,5 +221,48 @@ def parse_metadata(
         raise MetadataError(f"metadata {field}: {reason}", field=field) from None
 
 
+def parse_sidecar(raw: bytes, *, name: str) -> dict[str, Any]:
+    """The mapping in a JSON sidecar's bytes, for :func:`parse_metadata`.
+
+    Args:
+        raw: The bytes as read (callers read at most ``MAX_SIDECAR_BYTES + 1``).
+        name: The sidecar's key, for the error.
+
+    Raises:
+        MetadataError: Too large, not UTF-8 JSON, nested too deeply, or not a JSON object.
+    """
+    if len(raw) > MAX_SIDECAR_BYTES:
+        message = f"sidecar {quoted(name)} is larger than {MAX_SIDECAR_BYTES:,} bytes"
+        raise MetadataError(f"{message}; it should hold one call's metadata")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # bad JSON or UTF-8, or an integer of more than 4,300 digits
+        reason = str(exc).split("; use ")[0]
+        raise MetadataError(f"sidecar {quoted(name)} is not valid JSON ({reason})") from None
+    except RecursionError:
+        raise MetadataError(f"sidecar {quoted(name)} is nested too deeply to be metadata") from None
+    if not isinstance(data, dict):
+        raise MetadataError(f"sidecar {quoted(name)} must hold a JSON object")
+    return data
+
+
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _refuse_unstorable(fields: Mapping[str, Any]) -> None:
+    """Refuse a key or text value the catalogue could not store, before anything is stored."""
+    for key, value in fields.items():
+        for text in (key, value) if isinstance(value, str) else (key,):
+            bad = next((c for c in text if unicodedata.category(c) in _UNSTORABLE), None)
+            if bad is not None:
+                name = key if key.isprintable() and len(key) <= _SHOWN else quoted(key)
+                message = f"metadata {name}: holds U+{ord(bad):04X}, a character that is not text"
+                raise MetadataError(message, field=key)
+
+
+def quoted(value: Any) -> str:
+    """A value quoted in an error: escaped to one line (``repr``), and cut short, since it may
+    be megabytes or a thousand astral characters of ten escaped characters each."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"

@@ -9,8 +9,8 @@ bytes delivered twice are a no-op.
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,11 +23,14 @@ from errors import CallrecError
 from ingest.audio import AudioError, AudioInfo, Rendition, probe_and_render
 from ingest.filename_pattern import FilenamePattern
 from ingest.metadata import (
+    MAX_SIDECAR_BYTES,
     SIDECAR_SUFFIX,
     CallMetadata,
     MetadataError,
     MetadataOptions,
     parse_metadata,
+    parse_sidecar,
+    quoted,
     started_at_of,
 )
 from ingest.quarantine import quarantine
@@ -35,10 +38,13 @@ from storage.backstop import STANDARD_TAGS
 from storage.catalogue import AgentChannel, Call, Job, Tombstone
 from storage.connect import Storage
 from storage.objects import SHA256_META, ObjectInfo, ObjectNotFoundError, sha256_of
+from storage.purge import call_prefix
 from storage.retention import is_expired
 from storage.scratch import scratch_dir
 
 log = logging.getLogger(__name__)
+
+_SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")  # names the stored original and the scratch copy
 
 
 class Outcome(StrEnum):
@@ -75,6 +81,8 @@ class IngestOptions:
 
     metadata: MetadataOptions
     retention_days: int
+    max_recording_bytes: int  # a larger recording is refused before it is downloaded
+    max_duration_s: float  # a longer one is refused, and ffmpeg stops decoding there
     filename_pattern: FilenamePattern | None = None
     metadata_grace_s: float = 120.0  # wait this long for a sidecar before quarantining
     future_tolerance_s: float = 300.0  # clock skew accepted on started_at
@@ -89,6 +97,8 @@ class IngestOptions:
                 agent_channel=settings.agent_channel,
             ),
             retention_days=settings.retention_days,
+            max_recording_bytes=settings.ingest_max_recording_mb * 1_000_000,
+            max_duration_s=settings.ingest_max_call_hours * 3600,
             filename_pattern=(
                 FilenamePattern.compile(settings.filename_pattern)
                 if settings.filename_pattern
@@ -101,8 +111,14 @@ class IngestOptions:
 def original_key(call_id: str, source_key: str) -> str:
     """Where a call's original lives; all of a call's objects share the ``calls/ID/`` prefix so
     the purge can find every one of them with a single listing."""
-    suffix = PurePosixPath(source_key).suffix.lower() or ".bin"
-    return f"calls/{call_id}/original{suffix}"
+    return f"{call_prefix(call_id)}original{_suffix(source_key)}"
+
+
+def _suffix(key: str) -> str:
+    """The key's extension when it is a plain one (``.wav``), else ``.bin``: a key may end in
+    anything, up to 1,000 bytes of it, and the container is sniffed from the bytes anyway."""
+    suffix = PurePosixPath(key).suffix.lower()
+    return suffix if _SAFE_SUFFIX.fullmatch(suffix) else ".bin"
 
 
 def ingest_object(
@@ -115,6 +131,13 @@ def ingest_object(
     already past its retention deadline). Never raises for bad input; storage outages do raise
     (:class:`~storage.objects.ObjectStoreError`), leaving the object in place for the next run.
     """
+    if {".", ".."} & set(key.split("/")):
+        # AWS S3 keys are opaque, but minio-py refuses to address a key with such a segment (and
+        # MinIO and SeaweedFS never store one): it can be neither read nor quarantined, so it is
+        # left for a person, loudly, instead of failing the whole batch.
+        reason = f"the key {quoted(key)} has a '.' or '..' segment, which callrec cannot address"
+        log.error("cannot ingest %s: %s; rename the object", key, reason)
+        return IngestResult(key, Outcome.RETRY, reason=reason)
     try:
         info = storage.objects.stat(storage.settings.bucket_incoming, key)
     except ObjectNotFoundError:
@@ -129,9 +152,15 @@ def ingest_object(
         told_nothing = raw_sidecar is None and not _pbx_metadata(info)
         if told_nothing and _younger_than(info, options.metadata_grace_s, now):
             return IngestResult(key, Outcome.WAITING, reason=str(exc))
-        started_at = _started_at_hint(key, info, raw_sidecar, options)
+        started_at = _started_at_hint(key, info, raw_sidecar, options, now=now)
         return _reject(storage, key, exc.message, started_at=started_at, sha256=None, now=now)
-    return _store_and_catalogue(storage, key, meta, now=now)
+    if info.size > options.max_recording_bytes:
+        reason = (
+            f"too_large: {info.size:,} bytes, more than the {options.max_recording_bytes:,} a "
+            "recording may be (CALLREC_INGEST_MAX_RECORDING_MB)"
+        )
+        return _reject(storage, key, reason, started_at=meta.started_at, sha256=None, now=now)
+    return _store_and_catalogue(storage, key, meta, now=now, options=options)
 
 
 def ingest_or_retry(
@@ -147,18 +176,18 @@ def ingest_or_retry(
 
 
 def _store_and_catalogue(
-    storage: Storage, key: str, meta: CallMetadata, *, now: datetime
+    storage: Storage, key: str, meta: CallMetadata, *, now: datetime, options: IngestOptions
 ) -> IngestResult:
     """Steps 2-4 for a recording whose metadata is valid: bytes, audio, rows, clean-up."""
     with scratch_dir(storage.settings, "ingest") as tmp:
-        local = tmp / ("audio" + (PurePosixPath(key).suffix.lower() or ".bin"))
+        local = tmp / ("audio" + _suffix(key))
         storage.objects.download(storage.settings.bucket_incoming, key, local)
         sha256, _ = sha256_of(local)
         existing = _existing(storage, meta.call_id)
         if existing is not None:
             return _settle_duplicate(storage, key, existing, sha256, now=now)
         try:
-            audio, rendition = probe_and_render(local, tmp)
+            audio, rendition = probe_and_render(local, tmp, max_duration_s=options.max_duration_s)
         except AudioError as exc:
             return _reject(
                 storage, key, exc.message, started_at=meta.started_at, sha256=sha256, now=now
@@ -189,14 +218,15 @@ def _metadata(
         sources.append(options.filename_pattern.parse(PurePosixPath(key).name))
     sources.append(_pbx_metadata(info))
     if raw_sidecar is not None:
-        sources.append(_parse_sidecar(key, raw_sidecar))
+        sources.append(parse_sidecar(raw_sidecar, name=key + SIDECAR_SUFFIX))
     return parse_metadata(*sources, options=options.metadata)
 
 
 def _started_at_hint(
-    key: str, info: ObjectInfo, raw_sidecar: bytes | None, options: IngestOptions
+    key: str, info: ObjectInfo, raw_sidecar: bytes | None, options: IngestOptions, *, now: datetime
 ) -> datetime | None:
-    """Whatever start time the usable sources give, for a rejected recording's deadline."""
+    """Whatever start time the usable sources give, for a rejected recording's deadline; None
+    (count from its arrival) for a start in the future, which would keep it for centuries."""
     sources: list[dict[str, Any]] = [_pbx_metadata(info)]
     for source in (
         lambda: (
@@ -204,28 +234,21 @@ def _started_at_hint(
             if options.filename_pattern
             else {}
         ),
-        lambda: _parse_sidecar(key, raw_sidecar) if raw_sidecar is not None else {},
+        lambda: (
+            parse_sidecar(raw_sidecar, name=key + SIDECAR_SUFFIX) if raw_sidecar is not None else {}
+        ),
     ):
         try:
             sources.append(source())
         except MetadataError:
             continue
-    return started_at_of(*sources, options=options.metadata)
+    started_at = started_at_of(*sources, options=options.metadata)
+    return started_at if started_at is not None and started_at <= now else None
 
 
 def _pbx_metadata(info: ObjectInfo) -> dict[str, str]:
     """S3 user metadata minus what callrec itself adds when it uploads (the checksum)."""
     return {k: v for k, v in info.metadata.items() if k != SHA256_META}
-
-
-def _parse_sidecar(key: str, raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MetadataError(f"sidecar {key}{SIDECAR_SUFFIX} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise MetadataError(f"sidecar {key}{SIDECAR_SUFFIX} must hold a JSON object")
-    return data
 
 
 def _check_dates(meta: CallMetadata, *, now: datetime, options: IngestOptions) -> None:
@@ -239,8 +262,11 @@ def _check_dates(meta: CallMetadata, *, now: datetime, options: IngestOptions) -
 
 
 def _read_sidecar(storage: Storage, key: str) -> bytes | None:
+    """The sidecar's bytes, at most one more than a sidecar may hold (enough to refuse it)."""
     try:
-        return storage.objects.read(storage.settings.bucket_incoming, key + SIDECAR_SUFFIX)
+        return storage.objects.read(
+            storage.settings.bucket_incoming, key + SIDECAR_SUFFIX, length=MAX_SIDECAR_BYTES + 1
+        )
     except ObjectNotFoundError:
         return None
 
@@ -296,7 +322,7 @@ def _store_rendition(
         return None
     bucket, target = (
         storage.settings.bucket_recordings,
-        f"calls/{meta.call_id}/rendition{rendition.path.suffix}",
+        f"{call_prefix(meta.call_id)}rendition{rendition.path.suffix}",
     )
     if not storage.objects.exists(bucket, target):  # made from these same bytes by an earlier run
         storage.objects.put(
@@ -383,4 +409,4 @@ _CONTENT_TYPES = {
 
 
 def _content_type(key: str) -> str:
-    return _CONTENT_TYPES.get(PurePosixPath(key).suffix.lower(), "application/octet-stream")
+    return _CONTENT_TYPES.get(_suffix(key), "application/octet-stream")

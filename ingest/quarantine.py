@@ -1,14 +1,15 @@
 """Quarantine: rejected input is kept, visible and reasoned — never silently dropped.
 
 A rejected recording (and its sidecar) is copied to the quarantine bucket under a key derived
-from the incoming object's ETag, so a retry after a crash overwrites instead of duplicating;
-a catalogue row records the reason and the dates its deletion is counted from. Quarantined items
-obey the retention limit like calls (the purge deletes them at their deadline).
+from the incoming object's ETag (``ETAG/KEY``), so a retry after a crash overwrites instead of
+duplicating; a catalogue row records the reason and the dates its deletion is counted from.
+Quarantined items obey the retention limit like calls (the purge deletes them at their deadline).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from datetime import datetime
 
 from sqlmodel import select
@@ -17,6 +18,8 @@ from ingest.metadata import SIDECAR_SUFFIX
 from storage.catalogue import QuarantineItem
 from storage.connect import Storage
 from storage.objects import ObjectNotFoundError
+
+_MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 
 
 def quarantine(
@@ -39,7 +42,7 @@ def quarantine(
     settings = storage.settings
     objects = storage.objects
     info = objects.stat(settings.bucket_incoming, key)
-    target = f"{info.etag.strip(chr(34)) or 'no-etag'}/{key}"
+    target = _quarantine_key(info.etag.strip(chr(34)) or "no-etag", key)
     objects.copy(settings.bucket_incoming, key, to_bucket=settings.bucket_quarantine, to_key=target)
     with contextlib.suppress(ObjectNotFoundError):  # most recordings come without a sidecar
         objects.copy(
@@ -61,3 +64,13 @@ def quarantine(
         session.expunge(item)
     objects.delete_many(settings.bucket_incoming, [key, key + SIDECAR_SUFFIX])
     return item
+
+
+def _quarantine_key(etag: str, key: str) -> str:
+    """``ETAG/KEY``, or ``ETAG/`` and the key's sha256 when that (or its sidecar's key) would pass
+    S3's limit: a key near the limit must be quarantined too, not fail on every retry. The item
+    keeps the incoming key as ``source_key``."""
+    target = f"{etag}/{key}"
+    if len((target + SIDECAR_SUFFIX).encode()) <= _MAX_KEY_BYTES:
+        return target
+    return f"{etag}/{hashlib.sha256(key.encode()).hexdigest()}"
