@@ -6,6 +6,8 @@ port, with durability switched off for speed; it is stopped and deleted when the
 
 Fixtures:
 - ``postgres_server``: the running server; ``create_database()`` gives a fresh, empty database.
+- ``private_postgres``: a :class:`PostgresCluster` of the test's own, which it may stop and
+  start again on the same port (fault tests).
 - ``postgres_url``: URL of one database shared by the session.
 - ``catalogue_url``: a fresh catalogue database per test, parametrized over ``sqlite`` and
   ``postgres`` (the latter marked ``postgres``, so ``-m "not postgres"`` runs SQLite only).
@@ -141,21 +143,27 @@ def _wait_until_accepting(server: PostgresServer, log: Path) -> None:
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a PostgreSQL cluster for the session; fail (not skip) if the package is missing."""
-    bin_dir = _find_bin_dir()
-    root = Path(tempfile.mkdtemp(prefix="callrec-pg-"))
-    data, socket_dir, log = root / "data", root / "socket", root / "server.log"
-    started = False
-    try:
-        as_postgres = _runner(root)
+class PostgresCluster:
+    """A throw-away cluster in a folder of its own, which can be stopped and started again on
+    the same port (so a client that lost it finds it where it was, as after a real restart)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bin_dir = _find_bin_dir()
+        self.server = PostgresServer(host="127.0.0.1", port=_free_port())
+        self._data = root / "data"
+        self._socket_dir = root / "socket"
+        self._log = root / "server.log"
+        self._as_postgres = _runner(root)
+        self.running = False
+
+    def init(self) -> None:
         _run(
             [
-                *as_postgres,
-                str(bin_dir / "initdb"),
+                *self._as_postgres,
+                str(self.bin_dir / "initdb"),
                 "-D",
-                str(data),
+                str(self._data),
                 "--auth=trust",
                 "-U",
                 "postgres",
@@ -163,25 +171,27 @@ def postgres_server() -> Iterator[PostgresServer]:
                 "--no-locale",
                 "--no-sync",
             ],
-            cwd=root,
+            cwd=self.root,
             what="initdb",
         )
-        socket_dir.mkdir()
-        if as_postgres:
-            shutil.chown(socket_dir, "postgres", "postgres")
-        server = PostgresServer(host="127.0.0.1", port=_free_port())
+        self._socket_dir.mkdir()
+        if self._as_postgres:
+            shutil.chown(self._socket_dir, "postgres", "postgres")
+
+    def start(self) -> PostgresServer:
+        """Start the server and wait until it accepts connections."""
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {server.port} -k {socket_dir} "
+            f"-c listen_addresses=127.0.0.1 -p {self.server.port} -k {self._socket_dir} "
             f"-c timezone={SERVER_TIMEZONE} {SERVER_OPTIONS}"
         )
         _run(
             [
-                *as_postgres,
-                str(bin_dir / "pg_ctl"),
+                *self._as_postgres,
+                str(self.bin_dir / "pg_ctl"),
                 "-D",
-                str(data),
+                str(self._data),
                 "-l",
-                str(log),
+                str(self._log),
                 "-w",
                 "-t",
                 str(START_TIMEOUT_S),
@@ -189,32 +199,67 @@ def postgres_server() -> Iterator[PostgresServer]:
                 options,
                 "start",
             ],
-            cwd=root,
+            cwd=self.root,
             what="pg_ctl start",
-            log=log,
+            log=self._log,
         )
-        started = True
-        _wait_until_accepting(server, log)
-        yield server
+        self.running = True
+        _wait_until_accepting(self.server, self._log)
+        return self.server
+
+    def stop(self, *, check: bool = True) -> None:
+        """Fast shutdown: open sessions are cut off mid-transaction, as a restart does to its
+        clients; what was committed is kept (unlike ``immediate``, which with
+        ``synchronous_commit=off`` could lose acknowledged commits: not a fault of callrec)."""
+        result = subprocess.run(
+            [
+                *self._as_postgres,
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self._data),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"pg_ctl stop failed: {result.stdout}{result.stderr}", pytrace=False)
+        self.running = False
+
+
+@contextlib.contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    """A started cluster, stopped and deleted on exit."""
+    cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="callrec-pg-")))
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
     finally:
-        if started:
-            subprocess.run(
-                [
-                    *_runner(root),
-                    str(bin_dir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "stop",
-                ],
-                cwd=root,
-                capture_output=True,
-                timeout=START_TIMEOUT_S,
-                check=False,
-            )
-        shutil.rmtree(root, ignore_errors=True)
+        if cluster.running:
+            cluster.stop(check=False)
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start a PostgreSQL cluster for the session; fail (not skip) if the package is missing."""
+    with running_cluster() as cluster:
+        yield cluster.server
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresCluster]:
+    """A cluster of the test's own (about a second to make), for a test that stops and starts
+    it: the session's server is shared by every other PostgreSQL test."""
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from ingest.poller import poll_incoming
 from storage.catalogue import Call, Job, QuarantineItem
 from storage.connect import Storage
 from tests.audio_files import make_recording
+from tests.invariants import Source, assert_recovered
 from tests.stores import callrec_env
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -98,3 +99,4 @@ def test_ingest_killed_at_each_step_converges_to_one_call_and_no_orphans(
     ], "one version of each object, nothing else"
     assert list(storage.objects.list(settings.bucket_incoming, prefix=key_prefix)) == []
     assert list((settings.data_dir / "tmp").iterdir()) == [], "the dead process's temp copy remains"
+    assert_recovered(storage, [Source.of(key, recording, call_id)], now=NOW)

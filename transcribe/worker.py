@@ -3,6 +3,11 @@
 The model is loaded once per process and shared by ``concurrency`` threads. While a job runs, a
 timer renews its lease; if the process dies the lease runs out and another worker takes the job
 over. ``until_idle`` drains the queue and returns (scripts, backfills, tests).
+
+A storage outage (the catalogue database or the S3 server unreachable) is not the call's fault:
+its job is not failed, which would spend its attempts on the outage, but left to its lease for
+the next worker. A draining worker stops and raises the outage (it cannot drain); a long-running
+one waits for storage to come back.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from errors import CallrecError
-from storage.catalogue import Call
+from storage.catalogue import Call, CatalogueError
 from storage.connect import Storage
+from storage.objects import ObjectStoreUnavailableError
 from storage.scratch import remove_dead_scratch, scratch_dir
 from transcribe.engine import Transcriber
 from transcribe.jobs import ClaimedJob, LeaseLostError, LeasePolicy, claim, fail, renew
@@ -27,6 +33,9 @@ from transcribe.metrics import metrics_from_speech
 from transcribe.store import save_transcript
 
 log = logging.getLogger(__name__)
+
+_OUTAGES = (CatalogueError, ObjectStoreUnavailableError)
+_OUTAGE_WAIT_S = 5.0
 
 
 @dataclass
@@ -72,34 +81,62 @@ class Worker:
     def run(
         self, *, concurrency: int = 1, until_idle: bool = False, stop: threading.Event | None = None
     ) -> WorkerReport:
-        """Work until ``stop`` is set (or, with ``until_idle``, until nothing is claimable)."""
+        """Work until ``stop`` is set (or, with ``until_idle``, until nothing is claimable).
+
+        Raises:
+            CatalogueError, ObjectStoreUnavailableError: With ``until_idle``, storage became
+                unreachable before the queue was drained (the unfinished jobs stay claimable).
+        """
         stop = stop or threading.Event()
         remove_dead_scratch(self.storage.settings)  # copies left by a worker that was killed
         report = WorkerReport()
+        outages: list[Exception] = []
         threads = [
-            threading.Thread(target=self._loop, args=(report, stop, until_idle), name=f"worker-{n}")
+            threading.Thread(
+                target=self._loop, args=(report, stop, until_idle, outages), name=f"worker-{n}"
+            )
             for n in range(max(1, concurrency))
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        if outages:
+            raise outages[0]
         return report
 
-    def _loop(self, report: WorkerReport, stop: threading.Event, until_idle: bool) -> None:
+    def _loop(
+        self,
+        report: WorkerReport,
+        stop: threading.Event,
+        until_idle: bool,
+        outages: list[Exception],
+    ) -> None:
         while not stop.is_set():
-            job = claim(
-                self.storage.catalogue, owner=self.owner, now=self.clock(), policy=self.policy
-            )
-            if job is None:
+            try:
+                job = claim(
+                    self.storage.catalogue, owner=self.owner, now=self.clock(), policy=self.policy
+                )
+                if job is None:
+                    if until_idle:
+                        return
+                    stop.wait(2.0)
+                    continue
+                report.record(job.call_id, self.process(job))
+            except _OUTAGES as exc:
                 if until_idle:
+                    outages.append(exc)
                     return
-                stop.wait(2.0)
-                continue
-            report.record(job.call_id, self.process(job))
+                log.warning("storage unavailable, trying again in %g s: %s", _OUTAGE_WAIT_S, exc)
+                stop.wait(_OUTAGE_WAIT_S)
 
     def process(self, job: ClaimedJob) -> str | None:
-        """Transcribe one claimed job; returns None on success, else the error recorded."""
+        """Transcribe one claimed job; returns None on success, else the error recorded.
+
+        Raises:
+            CatalogueError, ObjectStoreUnavailableError: Storage is unreachable; the job is left
+                to its lease, unfailed.
+        """
         renewer = _Renewer(self, job)
         renewer.start()
         try:
@@ -107,6 +144,8 @@ class Worker:
         except LeaseLostError as exc:
             log.warning("%s", exc)
             return str(exc)
+        except _OUTAGES:
+            raise
         except (CallrecError, RuntimeError, ValueError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             state = fail(

@@ -8,9 +8,10 @@ from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from .engine import create_engine, probe, safe_url
+from .engine import connection_lost, create_engine, probe, safe_url
 from .migrate import upgrade_engine
 from .summary import CatalogueSummary, summarize
 
@@ -56,13 +57,20 @@ class Catalogue:
 
         Objects stay readable after the block (``expire_on_commit=False``), so a function can
         return the rows it loaded; reload them in a new session to see later changes.
+
+        Raises:
+            CatalogueError: The database server went away (restart, crash, network): a one-line
+                error callers can treat as an outage, instead of a driver exception.
         """
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
-            except BaseException:
+            except BaseException as exc:
                 session.rollback()
+                lost = isinstance(exc, DBAPIError) and connection_lost(exc, self.engine.url)
+                if lost:
+                    raise lost from exc
                 raise
 
     def summary(self, now: datetime) -> CatalogueSummary:

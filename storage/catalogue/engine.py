@@ -18,7 +18,7 @@ from sqlalchemy.pool import StaticPool
 
 from errors import CallrecError
 
-__all__ = ["CatalogueError", "create_engine", "probe", "safe_url"]
+__all__ = ["CatalogueError", "connection_lost", "create_engine", "probe", "safe_url"]
 
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Pause between attempts to switch a database to WAL while another connection is switching it.
@@ -146,6 +146,28 @@ def probe(engine: Engine) -> None:
             url=safe,
             hint=hint,
         ) from exc
+
+
+def connection_lost(exc: sa.exc.DBAPIError, url: URL) -> CatalogueError | None:
+    """The error as a :class:`CatalogueError` when the server went away (a restart, a crash, the
+    network) rather than the statement failing; None otherwise, so a deadlock or a constraint
+    stays what it is. Callers treat it as an outage: the work is left for the next run (which
+    must cope with a commit that was cut off after the server made it).
+
+    Server-side losses are SQLSTATE class 08 (connection exception) or 57P (shut down, not yet
+    accepting); client-side ones (refused, reset) carry no SQLSTATE. SQLite has neither.
+    """
+    sqlstate = getattr(exc.orig, "sqlstate", "")
+    gone = sqlstate is None or sqlstate.startswith(("08", "57P"))
+    if not exc.connection_invalidated and not (
+        isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and gone
+    ):
+        return None
+    return CatalogueError(
+        f"lost the catalogue database {safe_url(url)}: {_reason(exc, url)}",
+        url=safe_url(url),
+        hint="check that the server is running; unfinished work is taken up by the next run",
+    )
 
 
 def safe_url(url: URL) -> str:
