@@ -26,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from errors import CallrecError
 from ingest.pipeline import IngestOptions, Outcome
 from ingest.poller import poll_incoming
 from storage import locks
@@ -130,7 +131,19 @@ def run_once(
 ) -> dict[str, Any] | None:
     """One run of a job under its lease, recorded and logged with its figures. Returns the
     figures, or None when another process holds the lease or the run failed (logged, recorded,
-    retried at the next run: an S3 outage delays a purge, it never skips one silently)."""
+    retried at the next run: an S3 outage delays a purge, it never skips one silently). With
+    the catalogue itself unreachable nothing can be leased or recorded: one error line, and the
+    next run tries again."""
+    try:
+        return _run_leased(storage, name, work)
+    except CallrecError as exc:
+        log.error("%s not run: %s; retried at the next run", name, exc)
+        return None
+
+
+def _run_leased(
+    storage: Storage, name: str, work: Callable[[], dict[str, Any]]
+) -> dict[str, Any] | None:
     catalogue = storage.catalogue
     with locks.leased(catalogue, name, lease_s=LEASE_S) as held:
         if not held:

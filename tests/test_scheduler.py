@@ -3,6 +3,7 @@ and shown in status, missed runs caught up at start, and a clean stop on SIGTERM
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -18,8 +19,12 @@ import scheduler
 from storage import locks
 from storage.catalogue import JobLock, ScheduledRun
 from storage.connect import Storage
+from storage.embedded_s3 import S3Endpoint
+from storage.objects import ObjectStore
 from storage.status import collect_status
+from tests.postgres_server import PostgresCluster
 from tests.stores import callrec_env
+from tests.test_faults import stores_on_postgres
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -146,3 +151,25 @@ def test_callrec_scheduler_runs_its_jobs_and_stops_cleanly_on_sigterm(storage: S
     with storage.catalogue.session() as session:
         assert session.exec(select(JobLock)).all() == []  # every lease released
     assert "ok" in runs["verify"].result  # the verify report was stored
+
+
+@pytest.mark.postgres
+def test_a_run_while_the_catalogue_is_down_is_one_error_line_and_the_next_run_works(
+    private_postgres: PostgresCluster,
+    s3_endpoint: S3Endpoint,
+    object_store: ObjectStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+):
+    """Nothing can be leased or recorded without the catalogue: the run is skipped with one
+    line (APScheduler would otherwise log a traceback every interval), not retried in a loop."""
+    with stores_on_postgres(private_postgres, s3_endpoint, object_store, tmp_path) as storage:
+        private_postgres.stop()
+        with caplog.at_level(logging.ERROR, logger="scheduler"):
+            assert scheduler.run_once(storage, "purge", lambda: {"purged": 1}) is None
+        [line] = [r for r in caplog.records if r.name == "scheduler"]
+        assert line.getMessage().startswith("purge not run: ") and line.exc_info is None
+        assert "retried at the next run" in line.getMessage()
+        private_postgres.start()
+        assert scheduler.run_once(storage, "purge", lambda: {"purged": 1}) == {"purged": 1}
+        assert scheduler.last_runs(storage)["purge"].ok is True
