@@ -21,6 +21,7 @@ from storage.connect import Storage, open_storage
 
 VIEWER = "viewer"
 REQUESTED = "requested-page"
+USERNAME, PASSWORD, REFUSED = "sign-in:username", "sign-in:password", "sign-in:refused"
 PAGES = "pages"  # the pages registered for this session's role, by url_path (set by app.py)
 
 
@@ -64,20 +65,25 @@ def viewer() -> Viewer | None:
 
 def sign_in_form() -> None:
     """The only thing a visitor who is not signed in can see."""
-    from storage.users import authenticate
-
     st.title("callrec")
     with st.form("sign-in"):
-        username = st.text_input("Username")
-        password = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Sign in")
-    if submitted:
-        signed_in = authenticate(storage().catalogue, username, password, now=now())
-        if signed_in is None:
-            st.error("Wrong username or password, or the account is disabled.")
-            return
+        st.text_input("Username", key=USERNAME)
+        st.text_input("Password", type="password", key=PASSWORD)
+        st.form_submit_button("Sign in", on_click=_sign_in)
+    if st.session_state.get(REFUSED):
+        st.error("Wrong username or password, or the account is disabled.")
+
+
+def _sign_in() -> None:
+    """Check the form before the run it starts, so that run already draws the app: signing in
+    costs one script run, not a refusal-free run and then a rerun. The password is not kept."""
+    from storage.users import authenticate
+
+    password = st.session_state.pop(PASSWORD, "")
+    signed_in = authenticate(storage().catalogue, st.session_state[USERNAME], password, now=now())
+    st.session_state[REFUSED] = signed_in is None
+    if signed_in is not None:
         st.session_state[VIEWER] = signed_in
-        st.rerun()
 
 
 def remember_requested_page() -> None:
