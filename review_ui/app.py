@@ -2,7 +2,8 @@
 
 A page a role may not use is not registered at all, so typing its URL shows nothing of it
 (Streamlit falls back to the role's first page); and the storage functions behind every page
-check the role again, so a registration mistake cannot leak data either.
+check the role again, so a registration mistake cannot leak data either. Before sign-in every
+address shows the sign-in form (``state.sign_in_pages``), so a link keeps its page through it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,6 @@ from review_ui.views import admin, analytics, call, calls, search
 from storage.access import Role
 
 st.set_page_config(page_title="callrec", layout="wide")
-
-viewer = state.viewer()
-if viewer is None:
-    state.remember_requested_page()
-    state.sign_in_form()
-    st.stop()
 
 CALLS = st.Page(calls.render, title="Calls", url_path="calls", icon=":material/call:")
 CALL = st.Page(call.render, title="Call", url_path="call", visibility="hidden")
@@ -39,6 +34,13 @@ PAGES = {
     Role.ANALYST: [SEARCH, ANALYTICS, CALLS, CALL],
     Role.ADMIN: [CALLS, CALL, SEARCH, ANALYTICS, *ADMIN],
 }
+
+viewer = state.viewer()
+if viewer is None:
+    state.remember_requested_page()
+    addresses = list(dict.fromkeys(page.url_path for pages in PAGES.values() for page in pages))
+    st.navigation(state.sign_in_pages(addresses), position="hidden").run()
+    st.stop()
 
 state.register(PAGES[viewer.role])
 with st.sidebar:

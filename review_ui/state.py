@@ -63,6 +63,17 @@ def viewer() -> Viewer | None:
     return found if isinstance(found, Viewer) else None
 
 
+def sign_in_pages(addresses: list[str]) -> list[StreamlitPage]:
+    """The sign-in form at every page's address: a link to ``/call?call=ID`` keeps its path
+    through sign-in, so the run that signs in already draws that page (no switch, no extra run
+    and round trip). The bare address is a page of its own, so signing in there lands on the
+    role's first page, as a role's page it may not use does."""
+    return [
+        st.Page(sign_in_form, title="Sign in", url_path="sign-in", default=True),
+        *(st.Page(sign_in_form, title="Sign in", url_path=address) for address in addresses),
+    ]
+
+
 def sign_in_form() -> None:
     """The only thing a visitor who is not signed in can see."""
     st.title("callrec")
