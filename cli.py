@@ -138,11 +138,19 @@ def ingest_files(
     counts = {str(outcome): sum(r.outcome == outcome for r in results) for outcome in Outcome}
     if as_json:
         _print_json({"counts": counts, "results": [r.to_dict() for r in results]})
-        return
-    typer.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "nothing to do")
-    for result in results:
-        if result.outcome == Outcome.QUARANTINED:
-            typer.echo(f"  quarantined {result.key}: {result.reason}")
+    else:
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n)
+        typer.echo(summary or "nothing to do")
+        for result in results:
+            if result.outcome == Outcome.QUARANTINED:
+                typer.echo(f"  quarantined {result.key}: {result.reason}")
+    left = [r for r in results if r.outcome == Outcome.RETRY]
+    if left:  # an outage: scripts must not take the batch for done
+        raise CallrecError(
+            f"{len(left)} of {len(results)} recordings were left for the next run: "
+            f"{left[0].reason}",
+            hint="run the same `callrec ingest` again once storage is back (settled ones stay)",
+        )
 
 
 @app.command("calls")

@@ -1,14 +1,27 @@
 """One incoming recording becomes one catalogued call — or a quarantined item with its reason.
 
-The steps run in an order that makes a crash anywhere harmless: the original is stored (under a
-key derived from the call id, so a retry overwrites rather than duplicates), then the call row
-and its transcription job are written in one transaction, and only then is the incoming object
-removed. A re-run after a crash finds the stored bytes or the row and finishes the job; the same
-bytes delivered twice are a no-op.
+The steps run in an order that makes a crash anywhere harmless: the original is stored, then the
+call row and its transcription job are written in one transaction, and only then is the incoming
+object removed. A re-run after a crash finds the stored bytes or the row and finishes the job;
+the same bytes delivered twice are a no-op.
+
+Each delivery (one incoming object and its bytes) stores its original and rendition in a folder
+of its own under the call, ``calls/ID/TAG/``, TAG derived from the bytes and the incoming key.
+So two recordings naming one call id never write the same key, whether they race or one of them
+crashed before it could catalogue: the first to insert the call row becomes the call, and the
+other removes its folder before it is quarantined as a conflict (or dropped as a duplicate). The
+call's original is then only ever the bytes its row's sha256 names, in a single version. Two
+alternatives were rejected. A conditional write (``If-None-Match: *``) cannot be sent through the
+minio SDK (7.2 turns unknown headers into user metadata, and a multipart upload needs it on its
+completion), SeaweedFS honoured it on versioned buckets and under concurrent writes only in
+recent releases, and a server that ignores the header overwrites silently. Reserving the call
+row before the upload would show a call without audio to every reader (worker, app, verify) or
+need a new hidden state in all of them, and a crash would leave the reservation to clean up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -108,10 +121,12 @@ class IngestOptions:
         )
 
 
-def original_key(call_id: str, source_key: str) -> str:
-    """Where a call's original lives; all of a call's objects share the ``calls/ID/`` prefix so
-    the purge can find every one of them with a single listing."""
-    return f"{call_prefix(call_id)}original{_suffix(source_key)}"
+def _delivery_prefix(call_id: str, sha256: str, source_key: str) -> str:
+    """The folder this delivery stores its objects in, ``calls/ID/TAG/``: a re-run of the same
+    delivery finds what it stored before, another delivery never shares a key with it, and all
+    stay under the call's prefix so the purge finds every one of them with a single listing."""
+    tag = hashlib.sha256(f"{sha256}\n{source_key}".encode()).hexdigest()[:16]
+    return f"{call_prefix(call_id)}{tag}/"
 
 
 def _suffix(key: str) -> str:
@@ -183,22 +198,23 @@ def _store_and_catalogue(
         local = tmp / ("audio" + _suffix(key))
         storage.objects.download(storage.settings.bucket_incoming, key, local)
         sha256, _ = sha256_of(local)
+        folder = _delivery_prefix(meta.call_id, sha256, key)
         existing = _existing(storage, meta.call_id)
         if existing is not None:
-            return _settle_duplicate(storage, key, existing, sha256, now=now)
+            return _settle_duplicate(storage, key, existing, sha256, folder, now=now)
         try:
             audio, rendition = probe_and_render(local, tmp, max_duration_s=options.max_duration_s)
         except AudioError as exc:
             return _reject(
                 storage, key, exc.message, started_at=meta.started_at, sha256=sha256, now=now
             )
-        stored_key = _store_original(storage, meta, key, local, sha256)
-        rendition_key = _store_rendition(storage, meta, rendition)
+        stored_key = _store_original(storage, meta, key, local, folder)
+        rendition_key = _store_rendition(storage, meta, rendition, folder)
     if not _catalogue(storage, _call_row(meta, audio, sha256, stored_key, rendition_key)):
         # Another ingester catalogued the same call id between our check and our insert.
         existing = _existing(storage, meta.call_id)
         assert existing is not None
-        return _settle_duplicate(storage, key, existing, sha256, now=now)
+        return _settle_duplicate(storage, key, existing, sha256, folder, now=now)
     _remove_incoming(storage, key)
     log.info("ingested %s as call %s (%.1f s)", key, meta.call_id, audio.duration_s)
     return IngestResult(key, Outcome.INGESTED, call_id=meta.call_id)
@@ -281,8 +297,11 @@ def _existing(storage: Storage, call_id: str) -> Call | None:
 
 
 def _settle_duplicate(
-    storage: Storage, key: str, existing: Call, sha256: str, *, now: datetime
+    storage: Storage, key: str, existing: Call, sha256: str, folder: str, *, now: datetime
 ) -> IngestResult:
+    """The call id is catalogued already: by this delivery (a re-run), by the same bytes
+    delivered again (a no-op), or by other bytes (a conflict, quarantined)."""
+    _remove_delivery(storage, existing, folder)
     if existing.sha256 == sha256:
         _remove_incoming(storage, key)
         return IngestResult(key, Outcome.DUPLICATE, call_id=existing.id)
@@ -293,47 +312,51 @@ def _settle_duplicate(
     return _reject(storage, key, reason, started_at=existing.started_at, sha256=sha256, now=now)
 
 
+def _remove_delivery(storage: Storage, call: Call, folder: str) -> None:
+    """Delete what this delivery stored before another one became the call (it lost the race
+    to the row, or died before it got there), so the call's prefix keeps only the call's own
+    objects. Runs before the recording leaves incoming, so a crash here is finished by the
+    re-run. Never the call's own folder: a re-run of the delivery that became the call has it."""
+    if not call.original_key.startswith(folder):
+        storage.objects.delete_prefix(storage.settings.bucket_recordings, folder)
+
+
 def _store_original(
-    storage: Storage, meta: CallMetadata, key: str, local: Path, sha256: str
+    storage: Storage, meta: CallMetadata, key: str, local: Path, folder: str
 ) -> str:
-    """Upload the original unless a previous, interrupted run already did (same bytes)."""
-    bucket, target = storage.settings.bucket_recordings, original_key(meta.call_id, key)
-    try:
-        if storage.objects.stat(bucket, target).sha256 == sha256:
-            return target
-    except ObjectNotFoundError:
-        pass
-    storage.objects.put(
-        bucket,
-        target,
-        local,
-        metadata={"call_id": meta.call_id},
-        content_type=_content_type(key),
-        tags=STANDARD_TAGS,
-    )
+    """Upload the original into this delivery's folder."""
+    target = f"{folder}original{_suffix(key)}"
+    _put_once(storage, meta, target, local, content_type=_content_type(key))
     return target
 
 
 def _store_rendition(
-    storage: Storage, meta: CallMetadata, rendition: Rendition | None
+    storage: Storage, meta: CallMetadata, rendition: Rendition | None, folder: str
 ) -> str | None:
     """Upload the playback rendition; None when the original plays in a browser as it is."""
     if rendition is None:
         return None
-    bucket, target = (
-        storage.settings.bucket_recordings,
-        f"{call_prefix(meta.call_id)}rendition{rendition.path.suffix}",
-    )
-    if not storage.objects.exists(bucket, target):  # made from these same bytes by an earlier run
+    target = f"{folder}rendition{rendition.path.suffix}"
+    _put_once(storage, meta, target, rendition.path, content_type=rendition.content_type)
+    return target
+
+
+def _put_once(
+    storage: Storage, meta: CallMetadata, target: str, source: Path, *, content_type: str
+) -> None:
+    """Upload unless an earlier, interrupted run of this delivery did: the key is the
+    delivery's own, so what is there holds these bytes, and a second upload would leave the
+    versioned bucket two versions of it."""
+    bucket = storage.settings.bucket_recordings
+    if not storage.objects.exists(bucket, target):
         storage.objects.put(
             bucket,
             target,
-            rendition.path,
+            source,
             metadata={"call_id": meta.call_id},
-            content_type=rendition.content_type,
+            content_type=content_type,
             tags=STANDARD_TAGS,
         )
-    return target
 
 
 def _catalogue(storage: Storage, call: Call) -> bool:

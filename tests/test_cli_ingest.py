@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from storage.embedded_s3 import S3Endpoint
+from storage.objects import ObjectStore
 from tests.audio_files import make_recording
+from tests.postgres_server import PostgresCluster
+from tests.stores import callrec_env
 from tests.test_cli import CALLREC, _env
+from tests.test_faults import outage_during, settled, stores_on_postgres
 
 
 def _callrec(data_dir: Path, s3: S3Endpoint, *args: str) -> subprocess.CompletedProcess[str]:
@@ -103,6 +110,38 @@ def test_ingest_of_a_missing_path_is_one_line(tmp_path: Path, s3_endpoint: S3End
     assert result.stderr.strip().splitlines() == [
         f"callrec: error: no such file or folder: {tmp_path / 'nope'} — check the path"
     ]
+
+
+@pytest.mark.postgres
+def test_ingest_cut_off_by_a_database_outage_says_so_in_one_line_and_exits_1(
+    private_postgres: PostgresCluster,
+    s3_endpoint: S3Endpoint,
+    object_store: ObjectStore,
+    tmp_path: Path,
+    key_prefix: str,
+):
+    """Recordings left in incoming for the next run are not a finished batch: a script that
+    checks the exit code must be told."""
+    folder = tmp_path / "backfill"
+    _backfill_folder(folder, 40, prefix=key_prefix.strip("/").split("/")[-1][-8:])
+    with stores_on_postgres(
+        private_postgres, s3_endpoint, object_store, tmp_path / "data"
+    ) as storage:
+        env = callrec_env(storage) | {
+            "CALLREC_DATABASE_URL": str(storage.settings.database_url),
+            "CALLREC_INGEST_WORKERS": "1",  # slow enough for the outage to fall mid-batch
+        }
+        command = [str(CALLREC), "ingest", str(folder)]
+        run = outage_during(command, env, lambda: settled(storage), 1, private_postgres.stop)
+
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert re.fullmatch(r"\d+ ingested, \d+ retry", run.stdout.splitlines()[0]), run.stdout
+    left = int(run.stdout.split(", ")[1].split()[0])
+    assert run.stderr.splitlines()[-1].startswith(
+        f"callrec: error: {left} of 40 recordings were left for the next run: "
+        "lost the catalogue database"
+    ), run.stderr
+    assert run.stderr.rstrip().endswith("once storage is back (settled ones stay)")
 
 
 def test_scheduler_command_is_registered():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from ingest.poller import poll_incoming
 from storage.catalogue import Call, Job, QuarantineItem, Tombstone
 from storage.connect import Storage
 from tests.audio_files import make_recording
+from tests.invariants import Source, assert_recovered
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 STARTED = "2026-11-20T10:00:00+01:00"
@@ -260,8 +264,9 @@ def test_the_same_call_twice_with_the_same_bytes_is_a_no_op(
         ingest_object(storage, again, now=NOW, options=options(storage)).outcome
         == Outcome.DUPLICATE
     )
-    assert len(calls(storage)) == 1 and quarantined(storage) == []
-    assert call_objects(storage, "dup-1") == [("calls/dup-1/original.wav", False)]
+    [call] = calls(storage)
+    assert quarantined(storage) == []
+    assert call_objects(storage, "dup-1") == [(call.original_key, False)]
     assert incoming_keys(storage, key_prefix) == []
 
 
@@ -277,6 +282,54 @@ def test_the_same_call_id_with_other_bytes_is_quarantined_as_a_conflict(
     assert result.outcome == Outcome.QUARANTINED and "conflict" in result.reason
     [call] = calls(storage)
     assert call.sha256 == hashlib.sha256(stereo_wav.read_bytes()).hexdigest(), "the first stays"
+    assert call_objects(storage, "dup-2") == [(call.original_key, False)], "nothing of the second"
+
+
+@pytest.fixture(
+    params=["storage", pytest.param("pg_storage", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgres"],
+)
+def any_storage(request: pytest.FixtureRequest) -> Storage:
+    """Both catalogues: the race for the call row is settled by each database's own locking."""
+    stores: Storage = request.getfixturevalue(request.param)
+    return stores
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_two_recordings_with_one_call_id_ingested_at_once_give_one_call_and_one_quarantine_item(
+    any_storage: Storage, key_prefix: str, audio_dir: Path, trial: int
+):
+    """Both pass the "already catalogued?" check before either writes its row; whichever
+    loses the row must leave the winner's original (and rendition) as the only version under
+    the call, and nothing of its own there."""
+    storage = any_storage
+    call_id = f"race-{trial}-{uuid.uuid4().hex[:8]}"  # the recordings bucket is the session's
+    meta = {"call_id": call_id, "started_at": STARTED}
+    recordings = {
+        drop(storage, f"{key_prefix}{name}.wav", path, metadata=meta): path
+        for name, path in (
+            ("a", make_recording(audio_dir / f"race-a-{trial}", seconds=3.0, fmt="wav-ulaw")),
+            ("b", make_recording(audio_dir / f"race-b-{trial}", seconds=2.0, fmt="wav-ulaw")),
+        )
+    }
+    start = threading.Barrier(len(recordings))
+
+    def settle(key: str) -> Outcome:
+        start.wait()
+        return ingest_object(storage, key, now=NOW, options=options(storage)).outcome
+
+    with ThreadPoolExecutor(max_workers=len(recordings)) as pool:
+        outcomes = sorted(pool.map(settle, recordings))
+
+    assert outcomes == sorted([Outcome.INGESTED, Outcome.QUARANTINED])
+    [call] = calls(storage)
+    [item] = quarantined(storage)
+    assert "conflict" in item.reason
+    assert call_objects(storage, call_id) == sorted(
+        [(call.original_key, False), (call.rendition_key, False)]
+    ), "the winner's objects, one version each, nothing of the loser"
+    sources = [Source.of(key, path, call_id) for key, path in recordings.items()]
+    assert_recovered(storage, sources, now=NOW)
 
 
 def test_a_recording_without_metadata_waits_for_its_sidecar_then_is_quarantined(
