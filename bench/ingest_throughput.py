@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minio import Minio
-
+from bench.common import bare_client
 from ingest.pipeline import IngestOptions, Outcome
 from ingest.poller import poll_incoming
 from settings import load_settings
@@ -49,10 +48,7 @@ def main() -> None:
         settings = load_settings(data_dir=root / "data", s3_endpoint=None, database_url=None)
         with open_storage(settings) as storage:
             objects, endpoint = storage.objects, storage.objects.endpoint
-            client = Minio(
-                endpoint.endpoint, access_key=endpoint.access_key,
-                secret_key=endpoint.secret_key, secure=False,
-            )  # fmt: skip
+            client = bare_client(endpoint)
             client.make_bucket("bench-bare")
 
             def bare_put(index: int) -> None:

@@ -6,9 +6,10 @@
 Starts its own embedded SeaweedFS server in a temp folder, with a SQLite catalogue there too
 unless ``--database-url`` names an *empty* PostgreSQL database. Set-up, not timed: ``--calls``
 call rows (each with a job and ``--segments`` segments) inserted in bulk, all started 200 days
-ago, and two small objects per call as ingest lays them out (``calls/ID/original.wav`` and
-``calls/ID/rendition.mp3`` in the versioned recordings bucket), uploaded by a thread pool. Then,
-in one run:
+ago, and two small objects per call under its prefix (``calls/ID/original.wav`` and
+``calls/ID/rendition.mp3`` in the versioned recordings bucket; ingest puts them one folder
+deeper, ``calls/ID/TAG/``, which is the same to a purge of the prefix), uploaded by a thread
+pool. Then, in one run:
 
 1. callrec: one ``storage.purge.purge`` that finds every call past its deadline, marks them,
    deletes every object version under each call's prefix, then the rows with a tombstone and an
@@ -42,6 +43,7 @@ from minio.deleteobjects import DeleteObject
 from minio.versioningconfig import VersioningConfig
 from sqlmodel import select
 
+from bench.common import bare_client, rss_mb
 from settings import load_settings
 from storage.catalogue import Call, Job, Segment, Speaker, Tombstone
 from storage.connect import Storage, open_storage
@@ -130,14 +132,6 @@ def timed(label: str, seconds: dict[str, float]) -> Iterator[None]:
     print(f"{label}: {seconds[label]:.1f} s", file=sys.stderr, flush=True)
 
 
-def rss_mb(field: str) -> float:
-    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, from Linux."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise LookupError(field)
-
-
 def reset_peak_rss() -> None:
     """Start ``VmHWM`` afresh, so the peak measured is the purge's, not the set-up's."""
     Path("/proc/self/clear_refs").write_text("5")
@@ -164,10 +158,7 @@ def main() -> None:
             if count_rows(storage, Call) or count_rows(storage, Tombstone):
                 sys.exit("bench/purge.py: the database already holds calls; give an empty one")
             endpoint = storage.objects.endpoint
-            client = Minio(
-                endpoint.endpoint, access_key=endpoint.access_key,
-                secret_key=endpoint.secret_key, secure=False,
-            )  # fmt: skip
+            client = bare_client(endpoint)
             client.make_bucket(BARE_BUCKET)
             client.set_bucket_versioning(BARE_BUCKET, VersioningConfig(ENABLED))
             keys, bucket = object_keys(args.calls), settings.bucket_recordings
