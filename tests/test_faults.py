@@ -168,26 +168,30 @@ def jobs_done(storage: Storage) -> int:
         )
 
 
-def wait_until(progress: Callable[[], int], target: int, child: subprocess.Popen[str]) -> None:
+def wait_until(progress: Callable[[], int], target: int, child: subprocess.Popen[str]) -> float:
+    """Poll until ``target`` items are settled (or the child ended); returns when, monotonic."""
     give_up = time.monotonic() + TIMEOUT_S
     while child.poll() is None and progress() < target:
         assert time.monotonic() < give_up, f"no progress to {target} within {TIMEOUT_S} s"
         time.sleep(0.01)
+    return time.monotonic()
 
 
 @dataclass(frozen=True)
 class RandomPoint:
     """Where in a batch of ``total`` items a fault strikes: after ``after`` items are settled
-    (at least one, at most three quarters) and ``delay_s`` more."""
+    (at least two, at most three quarters), then ``fraction`` of the time an item has taken so
+    far. The pause scales with the machine's pace, so a fast machine does not finish the batch
+    before the kill (a fixed pause did, on a quiet machine: 30 ms per tiny call)."""
 
     after: int
-    delay_s: float
+    fraction: float
 
     @classmethod
-    def draw(cls, seed: int, total: int, *, max_delay_s: float) -> RandomPoint:
+    def draw(cls, seed: int, total: int) -> RandomPoint:
         rng = random.Random(seed)
-        point = cls(after=rng.randint(1, total * 3 // 4), delay_s=rng.uniform(0, max_delay_s))
-        print(f"seed {seed}: fault after {point.after} of {total} and {point.delay_s:.3f} s")
+        point = cls(after=rng.randint(2, max(2, total * 3 // 4)), fraction=rng.random())
+        print(f"seed {seed}: fault after {point.after} of {total} and {point.fraction:.2f} item")
         return point
 
 
@@ -199,8 +203,9 @@ def kill_at(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_until(progress, point.after, child)
-        time.sleep(point.delay_s)
+        first = wait_until(progress, 1, child)
+        reached = wait_until(progress, point.after, child)
+        time.sleep(point.fraction * (reached - first) / (point.after - 1))
         child.send_signal(signal.SIGKILL)
         _, stderr = child.communicate(timeout=30)
     finally:
@@ -267,9 +272,7 @@ def check_ingest_killed(storage: Storage, batch: Batch, tmp_path: Path, seed: in
     meta = batch.metadata(f"ki{uuid.uuid4().hex[:8]}", datetime.now(UTC) - timedelta(days=2))
     command = ingest_command(batch, manifest(tmp_path, meta))
     env = callrec_env(storage)
-    kill_at(
-        RandomPoint.draw(seed, len(meta), max_delay_s=0.2), command, env, lambda: settled(storage)
-    )
+    kill_at(RandomPoint.draw(seed, len(meta)), command, env, lambda: settled(storage))
 
     sources = ingest_to_the_end(command, env, meta, tmp_path)
     assert_recovered(storage, sources, now=datetime.now(UTC))
@@ -295,7 +298,7 @@ def check_worker_killed(
     meta = batch.metadata(f"kw{uuid.uuid4().hex[:8]}", datetime.now(UTC) - timedelta(days=1))
     sources = ingest_in_process(storage, batch.good[:WORKER_BATCH], meta, now=datetime.now(UTC))
     env = callrec_env(storage) | worker_env(model_dir)
-    point = RandomPoint.draw(seed, len(sources), max_delay_s=0.3)
+    point = RandomPoint.draw(seed, len(sources))
     kill_at(point, WORKER, env, lambda: jobs_done(storage))
 
     wait_for_dead_leases(storage)
@@ -342,7 +345,7 @@ def check_purge_killed(storage: Storage, batch: Batch, seed: int) -> None:
         listing = storage.objects.list(storage.settings.bucket_recordings, prefix=f"calls/{tag}-")
         return len(due - {o.key.split("/")[1] for o in listing})
 
-    point = RandomPoint.draw(seed, len(due), max_delay_s=0.05)
+    point = RandomPoint.draw(seed, len(due))
     kill_at(point, [str(CALLREC), "purge", "--json"], callrec_env(storage), erased)
     assert_interrupted_purge_is_safe(storage, before, due=due, now=now)
 
