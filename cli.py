@@ -368,7 +368,6 @@ def hold_call(
     ],
 ) -> None:
     """Keep a call past its retention deadline (a dispute, a complaint) until released."""
-    from storage.audit import cli_actor
     from storage.holds import place_hold
 
     settings = _settings()
@@ -379,7 +378,7 @@ def hold_call(
             call_id,
             reason=reason,
             review_at=review_at,
-            actor=cli_actor(),
+            viewer=_viewer("admin", None),
             now=datetime.now(UTC),
         )
     review_local = hold.review_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M %Z")
@@ -391,11 +390,11 @@ def release_call(
     call_id: Annotated[str, typer.Argument(help="The call's id.")], reason: ReasonOption
 ) -> None:
     """End a call's hold: the purge erases it once its deadline has passed."""
-    from storage.audit import cli_actor
     from storage.holds import release_hold
 
     with open_storage(_settings()) as storage:
-        release_hold(storage, call_id, reason=reason, actor=cli_actor(), now=datetime.now(UTC))
+        viewer = _viewer("admin", None)
+        release_hold(storage, call_id, reason=reason, viewer=viewer, now=datetime.now(UTC))
     typer.echo(f"released {call_id}")
 
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from errors import CallrecError
+from storage.access import Role, Viewer, require_role
 from storage.audit import Action, record
 from storage.backstop import HELD, RETENTION_TAG, STANDARD
 from storage.calls import require_call
@@ -29,27 +30,39 @@ from storage.catalogue import Call, Hold
 from storage.connect import Storage
 from storage.purge import call_prefix
 
+# Who may hold a call past its deadline, release it, and read why it is held: a complaint
+# handler (a dispute) and an admin (the privacy officer; the CLI's operator).
+HOLDERS = (Role.COMPLAINT_HANDLER, Role.ADMIN)
+
 
 class HoldError(CallrecError):
     """A hold cannot be placed or released as asked."""
 
 
 def place_hold(
-    storage: Storage, call_id: str, *, reason: str, review_at: datetime, actor: str, now: datetime
+    storage: Storage,
+    call_id: str,
+    *,
+    reason: str,
+    review_at: datetime,
+    viewer: Viewer,
+    now: datetime,
 ) -> Hold:
     """Keep ``call_id`` past its deadline until released; someone must look again at
-    ``review_at``.
+    ``review_at``. For a complaint handler or an admin (the CLI's operator).
 
     Returns:
         The new hold.
 
     Raises:
+        AccessDeniedError: The viewer's role may not hold calls.
         CallNotFoundError: No such call, or it was erased (the message says when and why).
         HoldError: The reason is blank, the review date is not in the future, or the call is
             held already (the message says by whom and until when).
         ObjectStoreError: S3 failed; no hold was written and the objects were put back.
     """
-    reason = _required(reason, "hold")
+    require_role(viewer, *HOLDERS, what="putting a call on hold")
+    reason, actor = _required(reason, "hold"), viewer.name
     if review_at <= now:
         raise HoldError(
             f"the review date {_local(storage, review_at)} is not in the future",
@@ -89,17 +102,21 @@ def place_hold(
     return hold
 
 
-def release_hold(storage: Storage, call_id: str, *, reason: str, actor: str, now: datetime) -> Hold:
+def release_hold(
+    storage: Storage, call_id: str, *, reason: str, viewer: Viewer, now: datetime
+) -> Hold:
     """End the active hold on ``call_id``: the purge erases the call once its deadline has
     passed. Run again after an interrupted release, it clears the legal holds left behind.
 
     Raises:
+        AccessDeniedError: The viewer's role may not release holds.
         CallNotFoundError: No such call, or it was erased.
         HoldError: The reason is blank, or the call has no active hold (after clearing any
             marks an interrupted hold or release left on its objects).
         ObjectStoreError: S3 failed after the release was recorded; run the release again.
     """
-    reason = _required(reason, "release")
+    require_role(viewer, *HOLDERS, what="releasing a hold")
+    reason, actor = _required(reason, "release"), viewer.name
     with storage.catalogue.session() as session:
         hold = _active_hold(session, call_id)
         if hold is None and session.get(Call, call_id) is None:
@@ -129,8 +146,14 @@ def settle_objects(storage: Storage, call_id: str) -> int:
     return _mark(storage, call_id, held=held)
 
 
-def active_hold(storage: Storage, call_id: str) -> Hold | None:
-    """The call's hold not yet released, if any (a call has at most one)."""
+def active_hold(storage: Storage, viewer: Viewer, call_id: str) -> Hold | None:
+    """The call's hold not yet released, if any (a call has at most one); its reason and
+    who placed it are for those who may place and release holds.
+
+    Raises:
+        AccessDeniedError: The viewer's role may not hold calls.
+    """
+    require_role(viewer, *HOLDERS, what="reading a call's hold")
     with storage.catalogue.session() as session:
         return _active_hold(session, call_id)
 

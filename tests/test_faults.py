@@ -32,6 +32,7 @@ from sqlmodel import col, select
 from ingest.backfill import LocalRecording, upload_and_ingest
 from ingest.pipeline import IngestOptions, Outcome
 from ingest.poller import poll_incoming
+from storage.access import Role, Viewer
 from storage.catalogue import Call, Catalogue, Job, JobState, QuarantineItem
 from storage.connect import Storage
 from storage.embedded_s3 import EmbeddedS3, S3Endpoint
@@ -335,7 +336,7 @@ def check_purge_killed(storage: Storage, batch: Batch, seed: int) -> None:
     for source in sources[len(due_paths) : len(due_paths) + len(held_paths)]:
         place_hold(
             storage, str(source.call_id), reason="complaint 42", review_at=now + timedelta(days=30),
-            actor="handler", now=now,
+            viewer=Viewer("handler", Role.COMPLAINT_HANDLER), now=now,
         )  # fmt: skip
     due = {str(s.call_id) for s in sources[: len(due_paths)]}
     kept = {str(s.call_id) for s in sources} - due

@@ -16,6 +16,7 @@ from minio.versioningconfig import ENABLED, VersioningConfig
 from sqlmodel import select
 
 import cli
+from storage.access import AccessDeniedError, Role, Viewer
 from storage.audit import Action, cli_actor, events
 from storage.backstop import (
     HELD,
@@ -32,6 +33,7 @@ from storage.connect import Storage
 from storage.embedded_s3 import S3Endpoint
 from storage.holds import (
     HoldError,
+    active_hold,
     active_holds,
     holds_due_for_review,
     place_hold,
@@ -46,7 +48,8 @@ from tests.test_purge import ingest_at
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-ACTOR = "cli:alice@contact-centre"
+OPERATOR = Viewer("cli:alice@contact-centre", Role.ADMIN)
+BOB = Viewer("cli:bob@host", Role.ADMIN)
 NUMBER = "+31612345678"
 
 
@@ -110,7 +113,7 @@ def marks(storage: Storage, call_id: str) -> set[tuple[str | None, bool]]:
 
 def hold(storage: Storage, call_id: str, *, review_at: datetime = NOW + 30 * DAY) -> Hold:
     return place_hold(
-        storage, call_id, reason="complaint 2026-118", review_at=review_at, actor=ACTOR, now=NOW
+        storage, call_id, reason="complaint 2026-118", review_at=review_at, viewer=OPERATOR, now=NOW
     )
 
 
@@ -125,11 +128,11 @@ def test_a_hold_and_its_release_are_audited_with_who_what_why_and_no_customer_nu
         session.add(row)
 
     placed = hold(storage, call.id)
-    assert (placed.call_id, placed.created_by, placed.created_at) == (call.id, ACTOR, NOW)
+    assert (placed.call_id, placed.created_by, placed.created_at) == (call.id, OPERATOR.name, NOW)
     assert [h.id for h in active_holds(storage)] == [placed.id]
 
     released = release_hold(
-        storage, call.id, reason="  settled, case closed ", actor="cli:bob@host", now=NOW + DAY
+        storage, call.id, reason="  settled, case closed ", viewer=BOB, now=NOW + DAY
     )
     assert (released.released_at, released.released_by) == (NOW + DAY, "cli:bob@host")
     assert active_holds(storage) == []
@@ -139,7 +142,7 @@ def test_a_hold_and_its_release_are_audited_with_who_what_why_and_no_customer_nu
         assert session.exec(select(Hold)).one().released_by == "cli:bob@host"
     assert [(e.action, e.actor, e.at) for e in trail] == [
         (Action.RELEASE, "cli:bob@host", NOW + DAY),
-        (Action.HOLD, ACTOR, NOW),
+        (Action.HOLD, OPERATOR.name, NOW),
     ]
     assert trail[0].details == {"reason": "settled, case closed"}
     assert trail[1].details == {
@@ -162,21 +165,21 @@ def _refused(storage: Storage, tmp_path: Path, case: str) -> tuple[Call, Callabl
         "unknown call": lambda: hold(storage, "nobody-" + call.id),
         "purged call": lambda: hold(storage, call.id),
         "blank reason": lambda: place_hold(
-            storage, call.id, reason=" \t", review_at=NOW + DAY, actor=ACTOR, now=NOW
+            storage, call.id, reason=" \t", review_at=NOW + DAY, viewer=OPERATOR, now=NOW
         ),
         "review in the past": lambda: hold(storage, call.id, review_at=NOW - DAY),
         "review now": lambda: hold(storage, call.id, review_at=NOW),
         "second hold": lambda: place_hold(
-            storage, call.id, reason="another", review_at=NOW + DAY, actor="cli:bob", now=NOW
+            storage, call.id, reason="another", review_at=NOW + DAY, viewer=BOB, now=NOW
         ),
         "release without hold": lambda: release_hold(
-            storage, call.id, reason="done", actor=ACTOR, now=NOW
+            storage, call.id, reason="done", viewer=OPERATOR, now=NOW
         ),
         "release of unknown call": lambda: release_hold(
-            storage, "nobody-" + call.id, reason="done", actor=ACTOR, now=NOW
+            storage, "nobody-" + call.id, reason="done", viewer=OPERATOR, now=NOW
         ),
         "release with blank reason": lambda: release_hold(
-            storage, call.id, reason="", actor=ACTOR, now=NOW
+            storage, call.id, reason="", viewer=OPERATOR, now=NOW
         ),
     }
     return call, attempts[case]
@@ -236,7 +239,7 @@ def test_a_held_call_is_protected_by_the_server_until_released_and_then_purged(
     assert (report.calls_purged, report.held) == ([], 1)
     assert len(versions(storage, call.id)) == 3, "the server refused; nothing went"
 
-    release_hold(storage, call.id, reason="settled", actor=ACTOR, now=NOW)
+    release_hold(storage, call.id, reason="settled", viewer=OPERATOR, now=NOW)
     assert marks(storage, call.id) == {(STANDARD, False)}
     assert purge(storage, now=NOW).calls_purged == [call.id]
     assert list(storage.objects.list_versions(bucket, prefix=call_prefix(call.id))) == []
@@ -258,13 +261,13 @@ def test_hold_marks_left_by_an_interruption_are_repaired_by_release_or_by_the_pu
             hold(storage, call.id)
             with storage.catalogue.session() as session:
                 row = session.exec(select(Hold).where(Hold.call_id == call.id)).one()
-                row.released_at, row.released_by = NOW, ACTOR
+                row.released_at, row.released_by = NOW, OPERATOR.name
                 session.add(row)
     with pytest.raises(ObjectLockedError):
         storage.objects.delete_prefix(bucket, call_prefix(calls[0].id))
 
     with pytest.raises(HoldError, match=r"not under an active hold; cleared [1-9]\d* hold marks"):
-        release_hold(storage, calls[0].id, reason="clear leftovers", actor=ACTOR, now=NOW)
+        release_hold(storage, calls[0].id, reason="clear leftovers", viewer=OPERATOR, now=NOW)
     assert marks(storage, calls[0].id) == {(STANDARD, False)}
     assert sorted(purge(storage, now=NOW).calls_purged) == sorted(c.id for c in calls)
     assert all(versions(storage, call.id) == [] for call in calls)
@@ -281,7 +284,7 @@ def test_without_object_lock_a_hold_still_retags_every_version(
         call = ingest_at(storage, tmp_path, "plain", NOW - 10 * DAY)
         hold(storage, call.id)
         assert marks(storage, call.id) == {(HELD, False)}
-        release_hold(storage, call.id, reason="settled", actor=ACTOR, now=NOW)
+        release_hold(storage, call.id, reason="settled", viewer=OPERATOR, now=NOW)
         assert marks(storage, call.id) == {(STANDARD, False)}
 
 
@@ -293,7 +296,7 @@ def test_holds_due_for_review_are_exactly_the_active_ones_whose_date_has_come(
     for n, review_at in reviews.items():
         hold(storage, calls[n].id, review_at=review_at)
     hold(storage, calls[0].id, review_at=NOW + DAY)
-    release_hold(storage, calls[0].id, reason="settled", actor=ACTOR, now=NOW)
+    release_hold(storage, calls[0].id, reason="settled", viewer=OPERATOR, now=NOW)
 
     assert holds_due_for_review(storage, NOW) == []
     at = NOW + 10 * DAY  # the boundary: a review date equal to now is due
@@ -364,7 +367,12 @@ def test_callrec_hold_holds_and_release(
     call = ingest_at(storage, tmp_path, "cli", now - 10 * DAY)
     overdue = ingest_at(storage, tmp_path, "overdue", now - 50 * DAY)
     place_hold(
-        storage, overdue.id, reason="old case", review_at=now - DAY, actor=ACTOR, now=now - 9 * DAY
+        storage,
+        overdue.id,
+        reason="old case",
+        review_at=now - DAY,
+        viewer=OPERATOR,
+        now=now - 9 * DAY,
     )
     s3.delete_bucket_lifecycle(storage.settings.bucket_recordings)
     review = (now + 30 * DAY).date().isoformat()
@@ -397,3 +405,31 @@ def test_callrec_hold_holds_and_release(
     code, _, err = run_cli(capsys, "release", call.id, "--reason", "answered")
     assert code == 1 and "is not under an active hold" in err and err.count("\n") == 1
     assert marks(storage, call.id) == {(STANDARD, False)}
+
+
+@pytest.mark.parametrize(
+    "viewer", [Viewer("lead", Role.TEAM_LEAD, ("zorg",)), Viewer("analyst", Role.ANALYST)]
+)
+def test_only_a_complaint_handler_or_an_admin_may_hold_release_or_read_a_hold(
+    storage: Storage, tmp_path: Path, viewer: Viewer
+):
+    """Refused in storage itself, not only by the page that offers the buttons: nothing is
+    written and no mark touches the call's objects."""
+    call = ingest_at(storage, tmp_path, "roles", NOW - 3 * DAY)
+    held = hold(storage, call.id)
+    marks_before = marks(storage, call.id)
+    with storage.catalogue.session() as session:
+        trail_before = len(events(session))
+
+    with pytest.raises(AccessDeniedError, match="not available to the"):
+        place_hold(storage, call.id, reason="x", review_at=NOW + DAY, viewer=viewer, now=NOW)
+    with pytest.raises(AccessDeniedError, match="releasing a hold"):
+        release_hold(storage, call.id, reason="x", viewer=viewer, now=NOW)
+    with pytest.raises(AccessDeniedError, match="reading a call's hold"):
+        active_hold(storage, viewer, call.id)
+
+    handler = Viewer("handler", Role.COMPLAINT_HANDLER)
+    assert active_hold(storage, handler, call.id) == held
+    assert marks(storage, call.id) == marks_before
+    with storage.catalogue.session() as session:
+        assert len(events(session)) == trail_before

@@ -247,7 +247,7 @@ def _dispute(detail: CallDetail, viewer: Viewer) -> None:
 
     storage, call = state.storage(), detail.call
     st.subheader("Dispute")
-    held = active_hold(storage, call.id)
+    held = active_hold(storage, viewer, call.id)
     if held is not None:
         st.warning(
             f"On hold since {state.local(held.created_at)} by {held.created_by}: {held.reason} "
@@ -262,12 +262,12 @@ def _dispute(detail: CallDetail, viewer: Viewer) -> None:
             if st.form_submit_button("Put on hold"):
                 review_at = datetime.combine(review, time(9), zone)
                 _attempt(lambda: place_hold(
-                    storage, call.id, reason=reason, review_at=review_at, actor=viewer.name,
+                    storage, call.id, reason=reason, review_at=review_at, viewer=viewer,
                     now=state.now(),
                 ))  # fmt: skip
         elif st.form_submit_button("Release hold"):
             _attempt(lambda: release_hold(
-                storage, call.id, reason=reason, actor=viewer.name, now=state.now()
+                storage, call.id, reason=reason, viewer=viewer, now=state.now()
             ))  # fmt: skip
     with right.form(f"export:{call.id}"):
         why = st.text_input("Export reason")
