@@ -687,7 +687,7 @@ def serve_review_app(
     port: Annotated[int | None, typer.Option(help="Port (default CALLREC_UI_PORT).")] = None,
 ) -> None:
     """Serve the review app alone (the recurring jobs run elsewhere), until stopped."""
-    from review_ui import start_review_app
+    from review_ui import start_review_app, stop_child
 
     settings = load_settings(**({"ui_port": port} if port else {}))
     _stop_on_sigterm()
@@ -700,7 +700,7 @@ def serve_review_app(
         except KeyboardInterrupt:
             typer.echo("stopping...", err=True)
         finally:
-            _stop_child(app_process)
+            stop_child(app_process)
 
 
 @app.command("scheduler")
@@ -725,7 +725,7 @@ def run() -> None:
     the review app, until stopped."""
     import scheduler
     from ingest.demo import load_sample_calls_once
-    from review_ui import start_review_app
+    from review_ui import start_review_app, stop_child
 
     settings = _settings()
     _stop_on_sigterm()
@@ -755,7 +755,7 @@ def run() -> None:
         except KeyboardInterrupt:
             typer.echo("stopping...", err=True)
         finally:
-            _stop_child(app_process)
+            stop_child(app_process)
             stop_jobs.set()
             jobs.shutdown(wait=True)
 
@@ -800,16 +800,6 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-
-
-def _stop_child(process: Any, grace_s: float = 10.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace_s)
-        except Exception:
-            process.kill()
-            process.wait()
 
 
 def _wait_for(app_process: Any, settings: Settings) -> None:

@@ -45,15 +45,13 @@ page and the sign-in. Target (issue 7): page p95 < 1.5 s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,7 +68,7 @@ from storage.catalogue import AgentChannel, Call, Job
 from storage.connect import Storage, open_storage
 from storage.purge import call_prefix
 from storage.users import add_user, authenticate
-from tests.browser import APP, ARGS, CHROMIUM, _free_port, _wait_healthy
+from tests.browser import APP, ARGS, CHROMIUM, serving
 from tests.stores import callrec_env
 from transcribe.engine import Transcript, TranscriptSegment
 from transcribe.jobs import LeasePolicy, claim
@@ -325,33 +323,6 @@ def write_bare_script(
     return path
 
 
-@contextlib.contextmanager
-def served(script: Path, env: dict[str, str], log: Path) -> Iterator[str]:
-    """``streamlit run script`` on a free port, as callrec starts the app; yields its URL."""
-    port = _free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", str(script),
-                "--server.address", "127.0.0.1", "--server.port", str(port),
-                "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                "--global.developmentMode", "false",
-            ],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, process)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 # Installed once per tab, re-armed before each measured click: remembers when the click event
 # fired and every change of the app's script-run state since (runs starting and ending).
 # The whole document is observed: React may replace the ``stApp`` element between runs, and an
@@ -590,7 +561,7 @@ def main() -> None:
                 )
                 version = browser.version
                 try:
-                    with served(APP, env, root / "callrec.log") as url:
+                    with serving(APP, env, root / "callrec.log") as (url, _):
                         for username, (role, _) in ACCOUNTS.items():
                             target = Target(
                                 f"callrec, {role.replace('_', ' ')}", url,
@@ -600,7 +571,7 @@ def main() -> None:
                                 browser, target, runs=args.runs, turns=args.turns
                             )
                     for n, (label, script) in enumerate(bare.items()):
-                        with served(script, env, root / f"bare_{n}.log") as url:
+                        with serving(script, env, root / f"bare_{n}.log") as (url, _):
                             target = Target(label, url, table=BARE_VARIANTS[label])
                             results[label] = measure(
                                 browser, target, runs=args.runs, turns=args.turns

@@ -6,10 +6,9 @@ Never `playwright install`: the browser is the system's `/usr/bin/chromium` (ARC
 
 from __future__ import annotations
 
-import os
+import contextlib
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from review_ui.server import APP, stop_child, streamlit_command
 from storage.connect import Storage
 from tests.stores import callrec_env
 
@@ -27,7 +27,6 @@ ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]  # fmt: skip
-APP = Path(__file__).resolve().parents[1] / "review_ui" / "app.py"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -52,29 +51,28 @@ class ReviewApp:
 @pytest.fixture
 def review_app(storage: Storage, tmp_path: Path) -> Iterator[ReviewApp]:
     """The app on a free port, reading the same stores as ``storage``."""
-    port = _free_port()
-    log = (tmp_path / "streamlit.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-            "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
-        ],
-        env={**os.environ, **callrec_env(storage)}, stdout=log, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
+    with serving(APP, callrec_env(storage), tmp_path / "streamlit.log") as (url, process):
         yield ReviewApp(url, process)
-    finally:
-        process.terminate()
+
+
+@contextlib.contextmanager
+def serving(
+    script: Path, env: dict[str, str], log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``script`` served as callrec serves the app, on a free port, its output in ``log``;
+    yields its URL once it answers, and the process. The benches serve the same way."""
+    port = _free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            streamlit_command(script, "127.0.0.1", port), env=env, stdout=out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            _wait_healthy(url, process)
+            yield url, process
+        finally:
+            stop_child(process, grace_s=15)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
