@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import jiwer
@@ -169,12 +170,26 @@ def test_empty_audio_gives_no_segments(transcriber: Transcriber, tmp_path: Path)
     )
 
 
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "plain"])
 def test_real_english_speech_is_flagged_as_another_language_and_transcribed_in_it(
-    transcriber: Transcriber,
+    transcriber: Transcriber, batched: bool, monkeypatch: pytest.MonkeyPatch
 ):
     clip = LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0880.wav"
     assert clip.exists(), "install Debian's pocketsphinx-testdata (bash .ci/setup.sh --test)"
-    transcript = transcriber.transcribe_file(clip, channels=1, agent_channel="left", language="nl")
+    engine = Transcriber(transcriber.loaded, replace(transcriber.options, batched=batched))
+    model = transcriber.loaded.model
+    encoded: list[int] = []  # one entry per encoder pass of the real model
+
+    def encode(features, *args, **kwargs):
+        encoded.append(1)
+        return type(model).encode(model, features, *args, **kwargs)
+
+    monkeypatch.setattr(model, "encode", encode)
+    transcript = engine.transcribe_file(clip, channels=1, agent_channel="left", language="nl")
     assert transcript.language_mismatch and transcript.language == "en"
+    assert transcript.language_probability >= 0.8
     text = normalise(" ".join(s.text for s in transcript.segments))
     assert "he was not an ill disposed young man" in text
+    # Decoded in Dutch, found doubtful, decoded again in English. Batched, the language is
+    # read off the first decoding's encoder pass; plain decoding has to encode once more.
+    assert len(encoded) == (2 if batched else 3)

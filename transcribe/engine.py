@@ -11,12 +11,15 @@ call) and the main guard against invented text.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from faster_whisper import BatchedInferencePipeline
 
 from transcribe.chunks import Piece, padded_stretches, piece_at, pieces_of
 from transcribe.guards import GuardOptions, collapse_loops, keep_segment
@@ -25,6 +28,8 @@ from transcribe.model import LoadedModel
 
 SAMPLE_RATE = 16_000
 TURN_GAP_S = 1.0  # a pause this long on one channel ends a turn
+
+Heard = list[tuple[str, float]]  # one piece's languages and their probabilities, likeliest first
 
 
 @dataclass(frozen=True)
@@ -91,11 +96,9 @@ class Transcriber:
     def __init__(self, loaded: LoadedModel, options: DecodeOptions | None = None) -> None:
         self.loaded = loaded
         self.options = options or DecodeOptions()
-        self._batched: Any = None
+        self._batched: _HearingPipeline | None = None
         if self.options.batched:
-            from faster_whisper import BatchedInferencePipeline
-
-            self._batched = BatchedInferencePipeline(model=loaded.model)
+            self._batched = _HearingPipeline(model=loaded.model)
 
     def transcribe_file(
         self, path: Path, *, channels: int, agent_channel: str, language: str
@@ -135,12 +138,12 @@ class Transcriber:
             for speaker, audio in parties
         ]
         pieces = pieces_of(stretches)
-        segments = self._decode(pieces, language)
+        segments, heard = self._decode(pieces, language)
         spoken, probability = language, 1.0
         if _doubtful(segments, self.options):
-            spoken, probability = self._language(parties, language)
+            spoken, probability = self._language(pieces, heard, language)
             if spoken != language:
-                segments = self._decode(pieces, spoken)
+                segments, _ = self._decode(pieces, spoken)
         return Transcript(
             segments=tuple(segments),
             layout=layout,
@@ -158,10 +161,15 @@ class Transcriber:
             speech=speech,
         )
 
-    def _decode(self, pieces: list[Piece], language: str) -> list[TranscriptSegment]:
-        """Decode every party's speech chunks: together in batches, or one after another."""
+    def _decode(
+        self, pieces: list[Piece], language: str
+    ) -> tuple[list[TranscriptSegment], list[Heard] | None]:
+        """Decode every party's speech chunks: together in batches, or one after another.
+
+        Batched, it also returns the languages the model heard in each piece (from the encoder
+        pass the decoding made anyway); plain decoding has no such pass to share: None."""
         if not pieces:
-            return []
+            return [], []
         options = self.options
         common = {
             "language": language,
@@ -175,36 +183,78 @@ class Transcriber:
             "vad_filter": False,  # the chunks are speech already
         }
         found: list[TranscriptSegment] = []
+        heard: list[Heard] | None = None
         if self._batched is not None:
             joined = np.concatenate([piece.audio for piece in pieces])
             clips = [{"start": p.joined_start_s, "end": p.joined_end_s} for p in pieces]
-            decoded, _ = self._batched.transcribe(
-                joined, clip_timestamps=clips, batch_size=options.batch_size,
-                without_timestamps=False, **common,
-            )  # fmt: skip
-            found.extend(_kept(decoded, pieces, 0.0, options.guards))
+            with self._batched.hearing() as heard:
+                decoded, _ = self._batched.transcribe(
+                    joined, clip_timestamps=clips, batch_size=options.batch_size,
+                    without_timestamps=False, **common,
+                )  # fmt: skip
+                found.extend(_kept(decoded, pieces, 0.0, options.guards))
         else:
             for piece in pieces:
                 decoded, _ = self.loaded.model.transcribe(piece.audio, **common)
                 found.extend(_kept(decoded, [piece], piece.joined_start_s, options.guards))
         found.sort(key=lambda s: (s.start_s, s.end_s))
-        return found
+        return found, heard
 
-    def _language(self, parties: list[tuple[str, np.ndarray]], expected: str) -> tuple[str, float]:
+    def _language(
+        self, pieces: list[Piece], heard: list[Heard] | None, expected: str
+    ) -> tuple[str, float]:
         """The expected language, unless the model is confident a party speaks another one —
-        then that language, so the call is flagged rather than silently mis-transcribed."""
-        for _speaker, audio in parties:
-            if not audio.any():
-                continue
-            detected, probability, _ = self.loaded.model.detect_language(audio, vad_filter=True)
+        then that language, so the call is flagged rather than silently mis-transcribed.
+
+        A party's language is what the model heard in its pieces, weighted by their length.
+        Plain decoding shared no encoder pass, so there each piece is encoded once more here."""
+        if heard is None:
+            heard = [self.loaded.model.detect_language(piece.audio)[2] for piece in pieces]
+        for speaker in dict.fromkeys(piece.speaker for piece in pieces):
+            weights: dict[str, float] = {}
+            for piece, languages in zip(pieces, heard, strict=True):
+                if piece.speaker == speaker:
+                    for code, probability in languages:
+                        weights[code] = weights.get(code, 0.0) + probability * len(piece.audio)
+            detected = max(weights, key=weights.__getitem__)
+            probability = weights[detected] / sum(weights.values())
             if detected != expected and probability >= self.options.language_flag_probability:
-                return detected, probability
+                return detected, round(probability, 4)
         return expected, 1.0
 
 
+class _HearingPipeline(BatchedInferencePipeline):
+    """faster-whisper's batched pipeline that also asks, of every batch it encodes, which
+    language each piece is in: one decoder step on the encoder output the decoding needs
+    anyway, where a separate ``detect_language`` is a second encoder pass (a third of a short
+    call's time). What was heard is kept per thread: one Transcriber serves several workers."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model=model)
+        self._listener = threading.local()
+
+    @contextmanager
+    def hearing(self) -> Iterator[list[Heard]]:
+        """Collect, in piece order, the languages heard while decoding inside the block."""
+        heard: list[Heard] = []
+        self._listener.heard = heard
+        try:
+            yield heard
+        finally:
+            self._listener.heard = None
+
+    def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any) -> Any:
+        encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
+        heard: list[Heard] | None = getattr(self._listener, "heard", None)
+        if heard is not None:
+            for languages in self.model.model.detect_language(encoder_output):
+                heard.append([(token[2:-2], probability) for token, probability in languages])
+        return encoder_output, outputs
+
+
 def _doubtful(segments: list[TranscriptSegment], options: DecodeOptions) -> bool:
-    """Low confidence is what decoding in the wrong language looks like; only then is the
-    (extra encoder pass of) language detection worth its cost."""
+    """Low confidence is what decoding in the wrong language looks like; only then is what the
+    model heard trusted over the expected language (base often hears Dutch as Afrikaans)."""
     if not segments:
         return False
     mean = sum(s.confidence * (s.end_s - s.start_s) for s in segments) / max(
