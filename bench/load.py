@@ -4,12 +4,14 @@ watched.
 
     .venv/bin/python bench/load.py [--calls 10000] [--clip-s 3 6] [--concurrency 1] [--runs 20]
 
-A fresh embedded installation in a temp folder (SeaweedFS + SQLite, whatever CALLREC_ variables
-are set). Set-up, not callrec's work: ``--calls`` stereo 8 kHz PCM WAV clips of ``--clip-s``
-(3 to 6 s), cut at turn starts from the bundled sample dialogues (real Dutch speech; dialogue,
-turn and length drawn per call: over a thousand different clips), each with its own call id and
-its dialogue's metadata as S3 user metadata, put into the incoming bucket by a bare minio
-client with threads, as a PBX would (that rate is printed as the bare library's). Then, timed,
+A fresh embedded installation in a temp folder (SeaweedFS + SQLite, whatever CALLREC_ variables say
+where data is; the other CALLREC_ settings, e.g. ``CALLREC_DEVICE=cuda`` or
+``CALLREC_TRANSCRIBE_BEAM_SIZE``, are passed on to every child and printed). Set-up, not callrec's
+work: ``--calls`` stereo 8 kHz PCM WAV clips of ``--clip-s`` (3 to 6 s), cut at turn starts from
+the bundled sample dialogues (real Dutch speech; dialogue, turn and length drawn per call: over a
+thousand different clips), each with its own call id and its dialogue's metadata as S3 user
+metadata, put into the incoming bucket by a bare minio client with threads, as a PBX would (that
+rate is printed as the bare library's). Then, timed,
 each in a child process whose peak RSS the kernel reports when it is reaped (``os.wait4``'s
 ``ru_maxrss``):
 
@@ -282,11 +284,25 @@ def take_sample(
     )
 
 
+# Settings that say where the data is: the bench's own installation replaces them. Every other
+# CALLREC_ setting (device, beam size, ingest workers...) reaches the children as it is set.
+WHERE_SETTINGS = ("CALLREC_DATA_DIR", "CALLREC_DATABASE_URL", "CALLREC_S3_", "CALLREC_BUCKET_")
+
+
+def tuning_settings() -> dict[str, str]:
+    """The CALLREC_ settings this run passes on to its children (shown in the report)."""
+    return {
+        key: value
+        for key, value in sorted(os.environ.items())
+        if key.startswith("CALLREC_") and not key.startswith(WHERE_SETTINGS)
+    }
+
+
 def child_env(data_dir: Path) -> dict[str, str]:
-    """An operator's shell for this installation: no CALLREC_ setting but the data folder, so
-    every child uses this process's SeaweedFS server and catalogue."""
+    """An operator's shell for this installation: its data folder, so every child uses this
+    process's SeaweedFS server and catalogue, and the tuning settings this run was given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREC_")}
-    return env | {"CALLREC_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    return env | tuning_settings() | {"CALLREC_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
 
 
 def log_problems(log: Path) -> tuple[int, int, str]:
@@ -411,6 +427,8 @@ def report(run: Run, args: argparse.Namespace) -> None:
         f"{args.clip_s[1]:g} s stereo 8 kHz PCM WAV cut from the sample dialogues), "
         f"SeaweedFS + SQLite, {os.cpu_count()} cores, worker concurrency {run.concurrency}"
     )
+    tuning = " ".join(f"{key}={value}" for key, value in tuning_settings().items())
+    print(f"  settings: {tuning or 'the defaults'}")
     print(
         f"  machine load (1 min): {run.load_before:.2f} before, {run.load_after:.2f} after, "
         f"mean {statistics.fmean(s.load for s in worker.samples or [Sample(0, 0, 0, 0, 0)]):.2f}"
