@@ -50,7 +50,7 @@ from ingest.quarantine import quarantine
 from storage.backstop import STANDARD_TAGS
 from storage.catalogue import AgentChannel, Call, Job, Tombstone
 from storage.connect import Storage
-from storage.objects import SHA256_META, ObjectInfo, ObjectNotFoundError, sha256_of
+from storage.objects import SHA256_META, ObjectInfo, ObjectNotFoundError, one_line, sha256_of
 from storage.purge import call_prefix
 from storage.retention import is_expired
 from storage.scratch import scratch_dir
@@ -151,7 +151,7 @@ def ingest_object(
         # MinIO and SeaweedFS never store one): it can be neither read nor quarantined, so it is
         # left for a person, loudly, instead of failing the whole batch.
         reason = f"the key {quoted(key)} has a '.' or '..' segment, which callrec cannot address"
-        log.error("cannot ingest %s: %s; rename the object", key, reason)
+        log.error("cannot ingest %s: %s; rename the object", one_line(key), reason)
         return IngestResult(key, Outcome.RETRY, reason=reason)
     try:
         info = storage.objects.stat(storage.settings.bucket_incoming, key)
@@ -186,7 +186,7 @@ def ingest_or_retry(
     try:
         return ingest_object(storage, key, now=now, options=options)
     except CallrecError as exc:
-        log.error("ingest of %s failed, will retry: %s", key, exc)
+        log.error("ingest of %s failed, will retry: %s", one_line(key), exc)
         return IngestResult(key, Outcome.RETRY, reason=str(exc))
 
 
@@ -216,7 +216,7 @@ def _store_and_catalogue(
         assert existing is not None
         return _settle_duplicate(storage, key, existing, sha256, folder, now=now)
     _remove_incoming(storage, key)
-    log.info("ingested %s as call %s (%.1f s)", key, meta.call_id, audio.duration_s)
+    log.info("ingested %s as call %s (%.1f s)", one_line(key), meta.call_id, audio.duration_s)
     return IngestResult(key, Outcome.INGESTED, call_id=meta.call_id)
 
 
@@ -417,7 +417,7 @@ def _reject(
     now: datetime,
 ) -> IngestResult:
     quarantine(storage, key, reason, started_at=started_at, sha256=sha256, now=now)
-    log.warning("quarantined %s: %s", key, reason)
+    log.warning("quarantined %s: %s", one_line(key), reason)
     return IngestResult(key, Outcome.QUARANTINED, reason=reason)
 
 

@@ -49,13 +49,19 @@ _MAX_PRESIGN_S = 7 * 24 * 3600
 _BATCH = 1000  # S3's DeleteObjects limit
 
 
+def one_line(key: str) -> str:
+    """A key as an error or log line shows it: whole (the operator needs it to find the object),
+    but a newline or other control character escaped, so one error stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in key)
+
+
 class ObjectStoreError(CallrecError):
     """An S3 call failed; carries the endpoint, bucket and key it was about."""
 
     def __init__(
         self, message: str, *, endpoint: str, bucket: str = "", key: str = "", hint: str = ""
     ):
-        where = f"s3://{bucket}/{key}" if key else (f"bucket {bucket}" if bucket else "")
+        where = f"s3://{bucket}/{one_line(key)}" if key else (f"bucket {bucket}" if bucket else "")
         super().__init__(f"{message} ({endpoint}{' ' + where if where else ''})", hint=hint)
         self.endpoint, self.bucket, self.key = endpoint, bucket, key
 

@@ -449,10 +449,14 @@ def test_an_odd_key_is_ingested_under_its_calls_own_prefix(
     ids=["key", "name", "nl"],
 )
 def test_an_odd_key_is_quarantined_whole_when_refused(
-    storage: Storage, key_prefix: str, make_key: Callable[[str], str]
+    storage: Storage,
+    key_prefix: str,
+    make_key: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
 ):
     """A 1,024-byte key cannot take the quarantine's ``ETAG/`` in front: it used to fail on
-    every retry and stay in incoming for ever."""
+    every retry and stay in incoming for ever. A newline in a key stays out of the log: one
+    event is one line, and a key cannot forge another."""
     key = drop(
         storage,
         make_key(key_prefix),
@@ -469,6 +473,9 @@ def test_an_odd_key_is_quarantined_whole_when_refused(
     kept = storage.objects.read(storage.settings.bucket_quarantine, item.object_key)
     assert kept == b"not audio at all"
     assert_nothing_half_done(storage, key_prefix, [])
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith(("ingest", "storage"))]
+    assert any("quarantined" in line for line in logged), logged
+    assert all("\n" not in line for line in logged), logged
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from storage.objects import (
     ObjectNotFoundError,
     ObjectStore,
     ObjectStoreAuthError,
+    ObjectStoreError,
     ObjectStoreUnavailableError,
     RetryPolicy,
 )
@@ -177,3 +178,10 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_an_error_about_an_odd_key_is_one_line_and_names_the_whole_key():
+    key = "pbx/line\nbreak\u2028\x00é 📞.wav"
+    error = ObjectStoreError("not found", endpoint="s3:9000", bucket="incoming", key=key)
+    assert "\n" not in str(error) and "\u2028" not in str(error) and "\x00" not in str(error)
+    assert "s3://incoming/pbx/line\\nbreak\\u2028\\x00é 📞.wav" in str(error)
