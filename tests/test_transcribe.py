@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -193,3 +194,22 @@ def test_real_english_speech_is_flagged_as_another_language_and_transcribed_in_i
     # Decoded in Dutch, found doubtful, decoded again in English. Batched, the language is
     # read off the first decoding's encoder pass; plain decoding has to encode once more.
     assert len(encoded) == (2 if batched else 3)
+
+
+def test_what_one_threads_decoding_leaves_on_the_pipeline_is_not_seen_by_another(
+    transcriber: Transcriber,
+):
+    """faster-whisper keeps the end of the previous batch's speech on the pipeline, to place the
+    next batch's first word; the worker's threads share one pipeline, so each keeps its own."""
+    pipeline = transcriber._batched
+    assert pipeline is not None
+    pipeline.last_speech_timestamp = 12.5
+    try:
+        seen: list[float] = []
+        other = threading.Thread(target=lambda: seen.append(pipeline.last_speech_timestamp))
+        other.start()
+        other.join()
+        assert seen == [0.0]
+        assert pipeline.last_speech_timestamp == 12.5
+    finally:
+        pipeline.last_speech_timestamp = 0.0

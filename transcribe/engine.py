@@ -227,11 +227,24 @@ class _HearingPipeline(BatchedInferencePipeline):
     """faster-whisper's batched pipeline that also asks, of every batch it encodes, which
     language each piece is in: one decoder step on the encoder output the decoding needs
     anyway, where a separate ``detect_language`` is a second encoder pass (a third of a short
-    call's time). What was heard is kept per thread: one Transcriber serves several workers."""
+    call's time).
+
+    One Transcriber serves several worker threads, so what a decoding leaves behind is kept per
+    thread: what was heard, and the pipeline's own ``last_speech_timestamp`` (the end of the
+    previous batch's speech, which places the next batch's first word), which faster-whisper
+    keeps on the instance, where two threads' calls would move each other's words."""
 
     def __init__(self, model: Any) -> None:
-        super().__init__(model=model)
         self._listener = threading.local()
+        super().__init__(model=model)
+
+    @property
+    def last_speech_timestamp(self) -> float:
+        return float(getattr(self._listener, "last_speech_timestamp", 0.0))
+
+    @last_speech_timestamp.setter
+    def last_speech_timestamp(self, value: float) -> None:
+        self._listener.last_speech_timestamp = value
 
     @contextmanager
     def hearing(self) -> Iterator[list[Heard]]:
