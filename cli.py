@@ -704,17 +704,27 @@ def serve_review_app(
 
 
 @app.command("scheduler")
-def run_scheduler() -> None:
+def run_scheduler(
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Leave transcription to `callrec worker` processes (on machines sized for the "
+            "model); this one then never loads it.",
+        ),
+    ] = False,
+) -> None:
     """Run the recurring jobs alone (poll, sweep, transcribe, purge, verify, expire exports)
     until stopped; SIGTERM lets running jobs finish their run."""
     import scheduler
 
     settings = _settings()
     _stop_on_sigterm()
+    jobs = [job for job in scheduler.JOBS if not (no_worker and job == "transcribe")]
     with open_storage(settings) as storage:
-        typer.echo("scheduler running: " + ", ".join(scheduler.JOBS) + " (Ctrl-C to stop)")
+        typer.echo("scheduler running: " + ", ".join(jobs) + " (Ctrl-C to stop)")
         try:
-            scheduler.run_forever(storage)
+            scheduler.run_forever(storage, with_worker=not no_worker)
         except KeyboardInterrupt:
             typer.echo("stopping...", err=True)
 

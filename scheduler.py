@@ -227,13 +227,14 @@ def background(storage: Storage, *, stop: threading.Event) -> BackgroundSchedule
     return scheduler
 
 
-def run_forever(storage: Storage) -> None:
+def run_forever(storage: Storage, *, with_worker: bool = True) -> None:
     """Run the jobs in the foreground until interrupted (``callrec scheduler``; SIGTERM arrives
     as KeyboardInterrupt): a running transcription ends after its current call, other running
-    jobs finish their run, leases are released, then it returns."""
+    jobs finish their run, leases are released, then it returns. Without the worker, this
+    process never loads the model: ``callrec worker`` processes transcribe."""
     stop = threading.Event()
     scheduler = BlockingScheduler(timezone=UTC)
-    add_jobs(scheduler, storage, stop=stop)
+    add_jobs(scheduler, storage, stop=stop, with_worker=with_worker)
     try:
         scheduler.start()
     finally:

@@ -17,14 +17,16 @@ from sqlmodel import select
 
 import scheduler
 from storage import locks
-from storage.catalogue import JobLock, ScheduledRun
+from storage.catalogue import Job, JobLock, JobState, ScheduledRun
 from storage.connect import Storage
 from storage.embedded_s3 import S3Endpoint
 from storage.objects import ObjectStore
 from storage.status import collect_status
+from tests.audio_files import make_recording
 from tests.postgres_server import PostgresCluster
 from tests.stores import callrec_env
 from tests.test_faults import stores_on_postgres
+from tests.test_ingest import drop
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -151,6 +153,46 @@ def test_callrec_scheduler_runs_its_jobs_and_stops_cleanly_on_sigterm(storage: S
     with storage.catalogue.session() as session:
         assert session.exec(select(JobLock)).all() == []  # every lease released
     assert "ok" in runs["verify"].result  # the verify report was stored
+
+
+def test_callrec_scheduler_without_worker_ingests_but_leaves_transcription_to_workers(
+    storage: Storage, tmp_path: Path
+):
+    """Production runs ``callrec worker`` on machines sized for the model: a scheduler started
+    with ``--no-worker`` polls and queues the call, and never claims its job."""
+    started = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    drop(
+        storage,
+        "pbx/no-worker.wav",
+        make_recording(tmp_path / "call", seconds=2.0),
+        metadata={"call_id": "no-worker-1", "started_at": started},
+    )
+    env = callrec_env(storage) | {"CALLREC_POLL_INTERVAL_S": "1"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "callrec"), "scheduler", "--no-worker"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _job_states(storage) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        # The embedded worker looks for work every poll interval (1 s) and claims a job within
+        # seconds of it being queued; give it ten times that.
+        time.sleep(10)
+        states = _job_states(storage)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode in (0, 130), err
+    assert states == [JobState.QUEUED]
+    assert "transcribe" not in out.splitlines()[0] and "poll-incoming" in out, out
+
+
+def _job_states(storage: Storage) -> list[JobState]:
+    with storage.catalogue.session() as session:
+        return list(session.exec(select(Job.state)).all())
 
 
 @pytest.mark.postgres
