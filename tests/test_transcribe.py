@@ -213,3 +213,35 @@ def test_what_one_threads_decoding_leaves_on_the_pipeline_is_not_seen_by_another
         assert pipeline.last_speech_timestamp == 12.5
     finally:
         pipeline.last_speech_timestamp = 0.0
+
+
+class _EnglishOnly:
+    """The real model as an English-only Whisper (``base.en``) looks to its callers. None can
+    be installed here (model hubs are off limits), so only what differs is imitated: it says it
+    is not multilingual and, like CTranslate2, refuses to detect a language."""
+
+    is_multilingual = False
+
+    def __init__(self, model: object) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def detect_language(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("detect_language can only be called on multilingual models")
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "plain"])
+def test_an_english_only_model_transcribes_without_asking_which_language(
+    transcriber: Transcriber, batched: bool, monkeypatch: pytest.MonkeyPatch
+):
+    """CALLREC_MODEL may be any Whisper; an English-only one has no language to check."""
+    whisper = transcriber.loaded.model
+    monkeypatch.setattr(whisper, "model", _EnglishOnly(whisper.model))
+    always_doubtful = replace(transcriber.options, batched=batched, language_check_below=1.01)
+    engine = Transcriber(transcriber.loaded, always_doubtful)
+    clip = LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0880.wav"
+    transcript = engine.transcribe_file(clip, channels=1, agent_channel="left", language="en")
+    assert transcript.segments
+    assert (transcript.language, transcript.language_mismatch) == ("en", False)

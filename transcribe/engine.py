@@ -207,7 +207,10 @@ class Transcriber:
         then that language, so the call is flagged rather than silently mis-transcribed.
 
         A party's language is what the model heard in its pieces, weighted by their length.
-        Plain decoding shared no encoder pass, so there each piece is encoded once more here."""
+        Plain decoding shared no encoder pass, so there each piece is encoded once more here.
+        An English-only model (``CALLREC_MODEL`` may be any Whisper) cannot tell languages."""
+        if not self.loaded.model.model.is_multilingual:
+            return expected, 1.0
         if heard is None:
             heard = [self.loaded.model.detect_language(piece.audio)[2] for piece in pieces]
         for speaker in dict.fromkeys(piece.speaker for piece in pieces):
@@ -248,9 +251,13 @@ class _HearingPipeline(BatchedInferencePipeline):
 
     @contextmanager
     def hearing(self) -> Iterator[list[Heard]]:
-        """Collect, in piece order, the languages heard while decoding inside the block."""
+        """Collect, in piece order, the languages heard while decoding inside the block.
+
+        Also starts the thread's decoding afresh: faster-whisper resets its speech timestamp
+        only when a decoding runs to its end, not when one raised part-way."""
         heard: list[Heard] = []
         self._listener.heard = heard
+        self.last_speech_timestamp = 0.0
         try:
             yield heard
         finally:
@@ -259,7 +266,7 @@ class _HearingPipeline(BatchedInferencePipeline):
     def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any) -> Any:
         encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
         heard: list[Heard] | None = getattr(self._listener, "heard", None)
-        if heard is not None:
+        if heard is not None and self.model.model.is_multilingual:
             for languages in self.model.model.detect_language(encoder_output):
                 heard.append([(token[2:-2], probability) for token, probability in languages])
         return encoder_output, outputs
