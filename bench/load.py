@@ -4,14 +4,14 @@ watched.
 
     .venv/bin/python bench/load.py [--calls 10000] [--clip-s 3 6] [--concurrency 1] [--runs 20]
 
-A fresh embedded installation in a temp folder (SeaweedFS + SQLite, whatever CALLREC_ variables say
-where data is; the other CALLREC_ settings, e.g. ``CALLREC_DEVICE=cuda`` or
-``CALLREC_TRANSCRIBE_BEAM_SIZE``, are passed on to every child and printed). Set-up, not callrec's
-work: ``--calls`` stereo 8 kHz PCM WAV clips of ``--clip-s`` (3 to 6 s), cut at turn starts from
-the bundled sample dialogues (real Dutch speech; dialogue, turn and length drawn per call: over a
-thousand different clips), each with its own call id and its dialogue's metadata as S3 user
-metadata, put into the incoming bucket by a bare minio client with threads, as a PBX would (that
-rate is printed as the bare library's). Then, timed,
+A fresh embedded installation (SeaweedFS + SQLite in a temp folder, in place of whatever CALLREC_
+settings say where data lives; every other CALLREC_ setting in the environment, e.g.
+``CALLREC_DEVICE=cuda`` or ``CALLREC_TRANSCRIBE_BEAM_SIZE``, is passed on to every child and
+printed). Set-up, not callrec's work: ``--calls`` stereo 8 kHz PCM WAV clips of ``--clip-s`` (3 to
+6 s), cut at turn starts from the bundled sample dialogues (real Dutch speech; dialogue, turn and
+length drawn per call: over a thousand different clips), each with its own call id and its
+dialogue's metadata as S3 user metadata, put into the incoming bucket by a bare minio client with
+threads, as a PBX would (that rate is printed as the bare library's). Then, timed,
 each in a child process whose peak RSS the kernel reports when it is reaped (``os.wait4``'s
 ``ru_maxrss``):
 
@@ -285,17 +285,26 @@ def take_sample(
 
 
 # Settings that say where the data is: the bench's own installation replaces them. Every other
-# CALLREC_ setting (device, beam size, ingest workers...) reaches the children as it is set.
-WHERE_SETTINGS = ("CALLREC_DATA_DIR", "CALLREC_DATABASE_URL", "CALLREC_S3_", "CALLREC_BUCKET_")
+# CALLREC_ setting (device, beam size, ingest workers, bucket names...) reaches the children as
+# this process has it (from the environment; the children do not read a .env).
+WHERE_SETTINGS = frozenset(
+    f"CALLREC_{name}"
+    for name in ("DATA_DIR", "DATABASE_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY",
+                 "S3_SECURE", "S3_REGION")
+)  # fmt: skip
 
 
 def tuning_settings() -> dict[str, str]:
-    """The CALLREC_ settings this run passes on to its children (shown in the report)."""
-    return {
+    """The CALLREC_ settings this run passes on to its children (shown in the report). A
+    relative model folder is made absolute: the children run in their log folder."""
+    passed = {
         key: value
         for key, value in sorted(os.environ.items())
-        if key.startswith("CALLREC_") and not key.startswith(WHERE_SETTINGS)
+        if key.startswith("CALLREC_") and key not in WHERE_SETTINGS
     }
+    if passed.get("CALLREC_MODEL"):
+        passed["CALLREC_MODEL"] = str(Path(passed["CALLREC_MODEL"]).resolve())
+    return passed
 
 
 def child_env(data_dir: Path) -> dict[str, str]:
