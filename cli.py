@@ -22,6 +22,7 @@ from errors import CallrecError
 from settings import Settings, effective_settings, load_settings
 from storage.access import Role
 from storage.connect import open_storage
+from storage.objects import one_line
 from storage.status import collect_status
 
 app = typer.Typer(
@@ -83,7 +84,7 @@ def status(as_json: JsonFlag = False) -> None:
         review = datetime.fromisoformat(hold["review_at"]).astimezone(settings.zone)
         typer.echo(f"  hold on {hold['call_id']} due for review since {review:%Y-%m-%d %H:%M %Z}")
     for item in report["quarantine_recent"]:
-        typer.echo(f"  quarantined {item['source_key']}: {item['reason']}")
+        typer.echo(f"  quarantined {one_line(item['source_key'])}: {item['reason']}")
     for job in report["failed_jobs"]:
         typer.echo(f"  failed job {job['job']} (call {job['call_id']}): {job['error']}")
     _echo_scheduled_runs(report["scheduled_runs"])
@@ -143,7 +144,7 @@ def ingest_files(
         typer.echo(summary or "nothing to do")
         for result in results:
             if result.outcome == Outcome.QUARANTINED:
-                typer.echo(f"  quarantined {result.key}: {result.reason}")
+                typer.echo(f"  quarantined {one_line(result.key)}: {result.reason}")
     left = [r for r in results if r.outcome == Outcome.RETRY]
     if left:  # an outage: scripts must not take the batch for done
         raise CallrecError(
@@ -343,7 +344,7 @@ def verify_storage(as_json: JsonFlag = False) -> None:
             ("past its deadline, not held", report.past_deadline),
         ):
             for item in items:
-                typer.echo(f"  {label}: {item}")
+                typer.echo(f"  {label}: {one_line(item)}")
         if report.backstop is not None and not report.backstop.ok:
             found = f"{report.backstop.days} days" if report.backstop.present else "missing"
             typer.echo(

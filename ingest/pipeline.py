@@ -151,7 +151,7 @@ def ingest_object(
         # MinIO and SeaweedFS never store one): it can be neither read nor quarantined, so it is
         # left for a person, loudly, instead of failing the whole batch.
         reason = f"the key {quoted(key)} has a '.' or '..' segment, which callrec cannot address"
-        log.error("cannot ingest %s: %s; rename the object", one_line(key), reason)
+        log.error("cannot ingest: %s; rename the object", reason)
         return IngestResult(key, Outcome.RETRY, reason=reason)
     try:
         info = storage.objects.stat(storage.settings.bucket_incoming, key)

@@ -51,8 +51,11 @@ _BATCH = 1000  # S3's DeleteObjects limit
 
 def one_line(key: str) -> str:
     """A key as an error or log line shows it: whole (the operator needs it to find the object),
-    but a newline or other control character escaped, so one error stays one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in key)
+    but a newline or other control character escaped, so one error stays one line (and a
+    backslash too, so a key holding the two characters ``\\n`` is not shown as a newline's)."""
+    return "".join(
+        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode() for c in key
+    )
 
 
 class ObjectStoreError(CallrecError):

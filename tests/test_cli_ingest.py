@@ -112,6 +112,24 @@ def test_ingest_of_a_missing_path_is_one_line(tmp_path: Path, s3_endpoint: S3End
     ]
 
 
+def test_a_refused_file_with_a_newline_in_its_name_is_reported_on_one_line(
+    tmp_path: Path, s3_endpoint: S3Endpoint
+):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "line\nbreak.wav").write_bytes(b"")
+
+    result = _callrec(tmp_path / "data", s3_endpoint, "ingest", str(folder))
+
+    assert result.returncode == 0, result.stderr
+    first, *quarantined = result.stdout.splitlines()
+    assert first == "1 quarantined"
+    [line] = quarantined
+    assert (
+        line.startswith("  quarantined ") and "/line\\nbreak.wav: metadata has no call_id" in line
+    ), line
+
+
 @pytest.mark.postgres
 def test_ingest_cut_off_by_a_database_outage_says_so_in_one_line_and_exits_1(
     private_postgres: PostgresCluster,

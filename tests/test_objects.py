@@ -19,6 +19,7 @@ from storage.objects import (
     ObjectStoreError,
     ObjectStoreUnavailableError,
     RetryPolicy,
+    one_line,
 )
 
 BUCKETS = load_settings(data_dir=Path("/nonexistent")).buckets
@@ -185,3 +186,5 @@ def test_an_error_about_an_odd_key_is_one_line_and_names_the_whole_key():
     error = ObjectStoreError("not found", endpoint="s3:9000", bucket="incoming", key=key)
     assert "\n" not in str(error) and "\u2028" not in str(error) and "\x00" not in str(error)
     assert "s3://incoming/pbx/line\\nbreak\\u2028\\x00é 📞.wav" in str(error)
+    # A key holding a backslash and an n is told apart from one holding a newline.
+    assert one_line("a\\nb") == "a\\\\nb" != one_line("a\nb") == "a\\nb"
