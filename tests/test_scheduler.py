@@ -187,7 +187,9 @@ def test_callrec_scheduler_without_worker_ingests_but_leaves_transcription_to_wo
             process.kill()
     assert process.returncode in (0, 130), err
     assert states == [JobState.QUEUED]
-    assert "transcribe" not in out.splitlines()[0] and "poll-incoming" in out, out
+    # The embedded worker's first step is to join the bundled model into the data folder.
+    assert not (storage.settings.data_dir / "models").exists()
+    assert out.startswith("scheduler running: poll-incoming") and "transcribe" not in out, out
 
 
 def _job_states(storage: Storage) -> list[JobState]:
